@@ -1,0 +1,2 @@
+"""Datasets (the COCO-keypoints reader, the synthetic generator), preprocessing and
+labelled sample sets."""

@@ -1,0 +1,29 @@
+"""Errors in the data a user points posepipe at."""
+
+from __future__ import annotations
+
+from models.errors import PosepipeError
+
+
+class DatasetFormatError(PosepipeError):
+    """A COCO-keypoints JSON that is not what COCO writes."""
+
+    exit_code = 6
+
+
+class MissingImageError(PosepipeError):
+    """An annotated image that is not on disk, or not an image."""
+
+    exit_code = 7
+
+
+class EmptyDatasetError(PosepipeError):
+    """A split with no usable person annotation (or a calibration set with no image)."""
+
+    exit_code = 8
+
+
+class DatasetNotFoundError(PosepipeError):
+    """A dataset folder without the expected annotation file."""
+
+    exit_code = 13

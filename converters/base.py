@@ -1,0 +1,83 @@
+"""What every converter takes and gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from models.errors import PosepipeError
+from models.formats import Format, Precision
+from models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import keras
+
+
+class ConversionError(PosepipeError):
+    """A converter failed, or was asked for something it cannot make."""
+
+    exit_code = 9
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class Signature:
+    """An artifact's inputs and outputs, read back from the written file."""
+
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+
+
+@dataclass(frozen=True)
+class ConversionRequest:
+    """A trained Keras model and what the artifact must be.
+
+    The model is the checkpoint as trained; converters fix the batch to 1 (what a
+    phone runs) and take input/output names from the spec.
+    """
+
+    model: keras.Model
+    spec: ModelSpec
+    input_size: tuple[int, int]
+    precision: Precision
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (1, *self.input_size, 3)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.spec.outputs)
+
+
+class Converter(Protocol):
+    format: Format
+    precisions: tuple[Precision, ...]
+
+    def convert(self, request: ConversionRequest, out: Path) -> None:
+        """Write the artifact to ``out`` (a temporary path the caller renames)."""
+
+    def signature(self, path: Path) -> Signature:
+        """Read the inputs and outputs back from a written artifact."""
+
+
+def batch_one(request: ConversionRequest) -> keras.Model:
+    """The model rebuilt on a static batch of one, so every format gets fixed
+    shapes. A clone, not a wrapper: a wrapped model would name its outputs after
+    itself in some converters."""
+    import keras
+
+    image = keras.Input(batch_shape=request.input_shape, name=request.spec.input.name)
+    clone = keras.models.clone_model(request.model, input_tensors=image)
+    clone.set_weights(request.model.get_weights())
+    return clone

@@ -1,0 +1,97 @@
+"""MobileNetV2-based Hourglass (seed 001, "hg-b0"): inverted-residual blocks in a
+recursive hourglass of depth 4, heatmaps at stride 4 for the 17 COCO keypoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+from keras import layers
+
+from models import losses
+from models.blocks import conv_bn_relu6, functional, heads, inverted_residual, scaled
+from models.errors import ConfigError
+from models.heatmaps import HeatmapDecoder, HeatmapEncoder
+from models.keypoints import COCO_17
+from models.spec import (
+    InputSpec,
+    ModelConfig,
+    ModelSpec,
+    OutputKind,
+    OutputSpec,
+    Topology,
+    TrainSchedule,
+)
+from models.tolerances import DEFAULT_TOLERANCES
+
+STRIDE = 4
+
+
+@dataclass(frozen=True)
+class HourglassConfig(ModelConfig):
+    input_size: tuple[int, int] = (128, 128)  # 192 converts too; 128 trains in minutes on a CPU
+    width: float = 1.0  # multiplies every channel count
+    channels: int = 48  # channels inside the hourglass, before ``width``
+    depth: int = 4  # how many times the hourglass halves its resolution
+    expansion: int = 4  # inverted-residual expansion inside the hourglass
+    num_keypoints: int = 17
+    sigma: float = 2.0  # target Gaussian, in heatmap cells
+
+
+def build(config: HourglassConfig) -> keras.Model:
+    h, w = config.input_size
+    multiple = STRIDE * 2**config.depth
+    if h % multiple or w % multiple:
+        raise ConfigError(
+            f"hourglass: input_size {h}x{w} must be a multiple of {multiple} for depth {config.depth}"
+        )
+    channels = scaled(config.channels, config.width)
+    image = keras.Input((h, w, 3), name="image")
+    x = conv_bn_relu6(image, scaled(16, config.width), 3, 2, "stem")
+    x = inverted_residual(x, scaled(16, config.width), 1, 1, "stem_ir1")
+    x = inverted_residual(x, scaled(24, config.width), 6, 2, "stem_ir2")
+    x = inverted_residual(x, scaled(24, config.width), 6, 1, "stem_ir3")
+    x = inverted_residual(x, channels, 6, 1, "stem_ir4")
+    x = _hourglass(x, config.depth, channels, config.expansion, "hg")
+    x = inverted_residual(x, channels, config.expansion, 1, "neck")
+    return functional(image, heads(x, {"heatmaps": config.num_keypoints}), "hourglass")
+
+
+def _hourglass(x: Any, depth: int, channels: int, expansion: int, name: str) -> Any:
+    """Newell et al.'s recursion: a full-resolution branch plus a pooled branch that
+    recurses, upsampled and added back."""
+    upper = inverted_residual(x, channels, expansion, 1, f"{name}{depth}_upper")
+    lower = layers.MaxPooling2D(2, name=f"{name}{depth}_pool")(x)
+    lower = inverted_residual(lower, channels, expansion, 1, f"{name}{depth}_down")
+    if depth > 1:
+        lower = _hourglass(lower, depth - 1, channels, expansion, name)
+    else:
+        lower = inverted_residual(lower, channels, expansion, 1, f"{name}{depth}_bottom")
+    lower = inverted_residual(lower, channels, expansion, 1, f"{name}{depth}_up")
+    lower = layers.UpSampling2D(2, name=f"{name}{depth}_upsample")(lower)
+    return layers.Add(name=f"{name}{depth}_merge")([upper, lower])
+
+
+def _heatmap_size(config: HourglassConfig) -> tuple[int, int]:
+    return config.input_size[0] // STRIDE, config.input_size[1] // STRIDE
+
+
+SPEC = ModelSpec(
+    name="hourglass",
+    summary="MobileNetV2 hourglass, depth 4, heatmaps at stride 4",
+    seed="001",
+    topology=Topology.TOP_DOWN,
+    build=build,
+    default=HourglassConfig(),
+    tiny=HourglassConfig(input_size=(64, 64), width=0.5, channels=16, depth=2, expansion=2),
+    input=InputSpec(),
+    outputs=(OutputSpec("heatmaps", OutputKind.HEATMAPS, STRIDE),),
+    keypoints=COCO_17,
+    make_decoder=lambda c: HeatmapDecoder("heatmaps", STRIDE, logits=True),
+    make_encoder=lambda c: HeatmapEncoder("heatmaps", STRIDE, _heatmap_size(c), c.sigma),
+    losses={"heatmaps": losses.spatial_softmax_ce},
+    schedule=TrainSchedule(epochs=5, batch_size=16, learning_rate=4e-3, train_images=2400, val_images=200),
+    tiny_schedule=TrainSchedule(epochs=3, batch_size=8, learning_rate=2e-3, train_images=48, val_images=16),
+    tolerances=DEFAULT_TOLERANCES,
+)

@@ -1,0 +1,38 @@
+"""The zoo: every ModelSpec, registered by name and checked when registered."""
+
+from __future__ import annotations
+
+from models.errors import UnknownModelError
+from models.spec import ModelSpec
+
+_SPECS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _SPECS:
+        raise ValueError(f"model {spec.name!r} registered twice")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def get(name: str) -> ModelSpec:
+    _load()
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise UnknownModelError(name, names()) from None
+
+
+def names() -> list[str]:
+    _load()
+    return sorted(_SPECS)
+
+
+def _load() -> None:
+    """Import the zoo's modules on first use: they import Keras, which is slow."""
+    if _SPECS:
+        return
+    from models import hourglass
+
+    for module in (hourglass,):
+        register(module.SPEC)

@@ -1,0 +1,1 @@
+"""Stages, caching, manifest and the ``posepipe`` command."""

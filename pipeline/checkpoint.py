@@ -1,0 +1,112 @@
+"""The checkpoint stage: load the user's checkpoint (Keras safe mode) and prove it
+is the architecture asked for, or train the default schedule once and reuse it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from calibration.coco import CocoKeypoints
+from calibration.samples import load_top_down
+from models.spec import ModelSpec, TrainSchedule
+from pipeline.atomic import atomic_path
+from pipeline.console import Console
+from pipeline.data import PACKAGE_ROOT, Data
+from pipeline.errors import CheckpointError, CheckpointMismatchError
+from pipeline.hashing import key, sha256_path, source_digest
+from pipeline.versions import tool_versions
+
+MODEL_FILE = "model.keras"
+RECORD_FILE = "training.json"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    sha256: str
+    trained_here: bool
+    record: Path | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "trained_here": self.trained_here,
+                "record": str(self.record) if self.record else None}
+
+
+def load_checkpoint(path: Path, spec: ModelSpec, config: Any) -> Any:
+    """The Keras model in ``path``, checked against what ``spec`` builds from ``config``."""
+    import keras
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises ValueError, OSError, zipfile errors...
+        raise CheckpointError(f"{path}: not a readable Keras checkpoint ({_first_line(error)})") from None
+    check_architecture(path, model, spec, config)
+    return model
+
+
+def check_architecture(path: Path, model: Any, spec: ModelSpec, config: Any) -> None:
+    expected = spec.build(config)
+    got_input, want_input = tuple(model.input_shape[1:]), tuple(expected.input_shape[1:])
+    if got_input != want_input:
+        raise CheckpointMismatchError(
+            f"{path}: input {_shape(got_input)}, but {spec.name} with this config takes {_shape(want_input)}"
+        )
+    outputs = sorted(model.output) if isinstance(model.output, dict) else ["<unnamed>"]
+    names = sorted(o.name for o in spec.outputs)
+    if outputs != names:
+        raise CheckpointMismatchError(f"{path}: outputs {outputs}, but {spec.name} has {names}")
+    got = [tuple(w.shape) for w in model.weights]
+    want = [tuple(w.shape) for w in expected.weights]
+    if len(got) != len(want):
+        raise CheckpointMismatchError(
+            f"{path}: {len(got)} weight tensors, but {spec.name} with this config has {len(want)}"
+        )
+    for weight, (g, w) in zip(expected.weights, zip(got, want, strict=True), strict=True):
+        if g != w:
+            raise CheckpointMismatchError(f"{path}: weight {weight.path} has shape {g}, {spec.name} expects {w}")
+
+
+def trained_checkpoint(spec: ModelSpec, config: Any, schedule: TrainSchedule, data: Data,
+                       cache: Path, console: Console, seed: int = 0) -> Checkpoint:
+    """The default checkpoint for these settings: trained once, then reused."""
+    code = source_digest(PACKAGE_ROOT / "models", PACKAGE_ROOT / "calibration", PACKAGE_ROOT / "pipeline" / "train.py")
+    stage_key = key(spec.name, asdict(config), asdict(schedule), data.fingerprint, seed, tool_versions(), code)
+    folder = cache / "checkpoints" / f"{spec.name}-{stage_key[:12]}"
+    if (folder / MODEL_FILE).is_file():
+        console.step(f"checkpoint: up to date ({folder / MODEL_FILE})")
+    else:
+        train_into(folder, spec, config, schedule, data, console, seed)
+    return Checkpoint(folder / MODEL_FILE, sha256_path(folder / MODEL_FILE), True, folder / RECORD_FILE)
+
+
+def train_into(folder: Path, spec: ModelSpec, config: Any, schedule: TrainSchedule, data: Data,
+               console: Console, seed: int = 0) -> dict[str, Any]:
+    """Train and write ``folder/model.keras`` and ``folder/training.json`` atomically."""
+    from pipeline.train import train_model
+
+    k = len(spec.keypoints)
+    console.step(f"checkpoint: training {spec.name} on {data.root}")
+    size = config.input_size
+    train = load_top_down(CocoKeypoints.load(data.root, "train", k), size, schedule.train_images)
+    val = load_top_down(CocoKeypoints.load(data.root, "val", k), size, schedule.val_images)
+    model, record = train_model(spec, config, schedule, train, val, console, seed)
+    record["data"] = {"root": str(data.root), "fingerprint": data.fingerprint}
+    with atomic_path(folder) as temp:
+        temp.mkdir()
+        model.save(temp / MODEL_FILE)
+        (temp / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    console.note(f"val PCK@0.2 {record['val_pck']:.3f} after {record['seconds']:.0f}s; wrote {folder}")
+    return record
+
+
+def _shape(shape: tuple) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

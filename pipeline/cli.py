@@ -1,0 +1,240 @@
+"""The ``posepipe`` command: a thin entry that parses options into settings and
+calls one pipeline function. Heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from models.errors import PosepipeError
+from models.formats import Format
+
+FORMATS = [f.value for f in Format]
+
+
+def _quiet_libraries() -> None:
+    """TensorFlow's C++ logs and the converters' progress bars would bury ours."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    import logging
+    import warnings
+
+    for name in ("coremltools", "tensorflow", "absl", "tf2onnx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _overrides(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="-o/--option")
+        pairs.append((name.strip(), text.strip()))
+    return tuple(pairs)
+
+
+model_argument = click.argument("model", metavar="MODEL")
+preset_option = click.option("--preset", type=click.Choice(["default", "tiny"]), default="default",
+                             show_default=True, help="Model size: the deployable default, or the tiny test model.")
+override_option = click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+                               help="Override a model config field, e.g. -o input_size=192 -o width=0.5.")
+data_option = click.option("--data", type=click.Path(path_type=Path), default=None,
+                           help="COCO-keypoints folder (annotations/person_keypoints_<split>.json and "
+                                "<split>/ images). Default: the synthetic set, made once into the cache.")
+cache_option = click.option("--cache", type=click.Path(path_type=Path), default=None,
+                            help="Where data and checkpoints are cached. [default: $POSEPIPE_CACHE or .cache/posepipe]")
+epochs_option = click.option("--epochs", type=click.IntRange(min=1), default=None,
+                             help="Training epochs instead of the model's default schedule.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed for data and training.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="posepipe")
+def cli() -> None:
+    """posepipe: pose-estimation models to phones, verified.
+
+    Trains or loads a checkpoint, converts it to TFLite, ONNX and Core ML, and
+    checks every file against the Keras reference on labelled images before it
+    is listed in artifacts/<model>/manifest.json.
+    """
+
+
+@cli.command("list")
+def list_models() -> None:
+    """Show the model zoo: input size, parameters, keypoints, outputs."""
+    _quiet_libraries()
+    from rich.table import Table
+
+    import models
+    from pipeline.console import Console
+
+    table = Table(title="posepipe model zoo (default config)")
+    for column in ("model", "input", "params", "keypoints", "outputs", "seed", "summary"):
+        table.add_column(column)
+    for name in models.names():
+        spec = models.get(name)
+        h, w = spec.default.input_size
+        params = spec.build(spec.default).count_params()
+        outputs = ", ".join(f"{o.name}/{o.stride}" for o in spec.outputs)
+        keypoints = str(len(spec.keypoints))
+        table.add_row(name, f"{h}x{w}", f"{params / 1e6:.2f} M", keypoints, outputs, spec.seed, spec.summary)
+    Console().out.print(table)
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--train-images", type=click.IntRange(min=1), default=2400, show_default=True)
+@click.option("--val-images", type=click.IntRange(min=1), default=200, show_default=True)
+@seed_option
+def synth(out: Path, train_images: int, val_images: int, seed: int) -> None:
+    """Write the synthetic COCO-keypoints dataset to OUT (train and val splits)."""
+    from calibration.synthetic import SynthConfig, generate
+    from pipeline.atomic import atomic_path
+    from pipeline.console import Console
+
+    console = Console()
+    config = SynthConfig(seed=seed, train_images=train_images, val_images=val_images)
+    with atomic_path(out) as temp, console.progress("images", train_images + val_images) as advance:
+        generate(temp, config, advance)
+    console.step(f"wrote {out}")
+
+
+@cli.command()
+@model_argument
+@preset_option
+@override_option
+@data_option
+@epochs_option
+@seed_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Instead of the schedule's.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Peak learning rate (cosine decay) instead of the schedule's.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for model.keras and training.json. [default: artifacts/<model>/checkpoint]")
+@cache_option
+def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, epochs: int | None,
+          seed: int, batch_size: int | None, learning_rate: float | None, out: Path | None,
+          cache: Path | None) -> None:
+    """Train MODEL and write a .keras checkpoint plus its training record (JSON)."""
+    _quiet_libraries()
+    from dataclasses import replace
+
+    import models
+    from pipeline.checkpoint import train_into
+    from pipeline.console import Console
+    from pipeline.data import resolve_data, synth_config
+    from pipeline.run import default_cache
+
+    console = Console()
+    spec = models.get(model)
+    config = spec.config(preset, dict(_overrides(options)))
+    changes = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate}
+    schedule = replace(spec.schedule_for(preset), **{k: v for k, v in changes.items() if v is not None})
+    resolved = resolve_data(data, cache or default_cache(), synth_config(schedule, seed), console)
+    train_into(out or Path("artifacts") / spec.name / "checkpoint", spec, config, schedule, resolved, console, seed)
+
+
+@cli.command()
+@model_argument
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="A .keras checkpoint to convert (loaded in Keras safe mode). Default: train the "
+                   "model's short schedule once and reuse it.")
+@preset_option
+@override_option
+@data_option
+@click.option("--formats", default=",".join(FORMATS), show_default=True,
+              help=f"Comma-separated formats to build: {', '.join(FORMATS)}.")
+@click.option("--val-samples", type=click.IntRange(min=1), default=None,
+              help="Labelled val samples to validate on. [default: the schedule's val size]")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runtime threads for validation.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True,
+              help="Artifacts root; files go to OUT/<model>/.")
+@epochs_option
+@seed_option
+@cache_option
+def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ...], data: Path | None,
+        formats: str, val_samples: int | None, threads: int, out: Path, epochs: int | None, seed: int,
+        cache: Path | None) -> None:
+    """Convert MODEL to every format and verify each file; write the manifest.
+
+    Exits 0 only when every executed artifact passed its checks.
+    """
+    _quiet_libraries()
+    from converters import ConversionError
+    from pipeline.console import Console
+    from pipeline.errors import ChecksFailedError
+    from pipeline.run import MANIFEST, RunSettings, default_cache
+    from pipeline.run import run as run_pipeline
+    from pipeline.summary import print_summary
+
+    settings = RunSettings(
+        model=model, preset=preset, overrides=_overrides(options), data=data, checkpoint=checkpoint,
+        out=out, cache=cache or default_cache(), formats=_formats(formats), val_samples=val_samples,
+        epochs=epochs, threads=threads, seed=seed,
+    )
+    console = Console()
+    manifest = run_pipeline(settings, console)
+    print_summary(console, manifest)
+    where = out / manifest["model"] / MANIFEST
+    failed = [a for a in manifest["artifacts"] if a["validation"]["status"] == "failed"]
+    for entry in failed:
+        console.err.print(f"[red]FAILED[/] {entry['file']}: {'; '.join(entry['validation']['failures'])}")
+    if any("bytes" not in a for a in failed):
+        raise ConversionError(f"{sum('bytes' not in a for a in failed)} conversion(s) failed; see {where}")
+    if failed:
+        total = len(manifest["artifacts"])
+        raise ChecksFailedError(f"{len(failed)} of {total} artifacts failed their checks; see {where}")
+    console.step(f"all executed artifacts passed; manifest: {where}")
+
+
+def _formats(text: str) -> tuple[Format, ...]:
+    chosen = []
+    for name in (t.strip() for t in text.split(",") if t.strip()):
+        if name not in FORMATS:
+            choices = ", ".join(FORMATS)
+            raise click.BadParameter(f"unknown format {name!r}; choose from {choices}", param_hint="--formats")
+        chosen.append(Format(name))
+    if not chosen:
+        raise click.BadParameter("no format given", param_hint="--formats")
+    return tuple(dict.fromkeys(chosen))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry: PosepipeErrors become one line on stderr and their exit code."""
+    from pipeline.logs import filtered_stderr
+
+    with filtered_stderr() as terminal:
+        python_stderr, sys.stderr = sys.stderr, terminal
+        try:
+            _main(argv)
+        finally:
+            sys.stderr = python_stderr
+
+
+def _main(argv: list[str] | None) -> None:
+    from pipeline.errors import INTERRUPTED_EXIT_CODE
+
+    try:
+        cli.main(args=argv, prog_name="posepipe", standalone_mode=False)
+    except PosepipeError as error:
+        click.echo(f"posepipe: error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("posepipe: interrupted", err=True)
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    except KeyboardInterrupt:
+        click.echo("posepipe: interrupted", err=True)
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    sys.exit(0)

@@ -1,0 +1,43 @@
+"""The data stage: the user's COCO-format folder, or the synthetic set made once
+into the cache and read back through the same COCO reader."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from calibration.coco import resolve_split
+from calibration.synthetic import SynthConfig, generate
+from models.spec import TrainSchedule
+from pipeline.atomic import atomic_path
+from pipeline.console import Console
+from pipeline.hashing import key, sha256_path, source_digest
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Data:
+    root: Path
+    synthetic: bool
+    fingerprint: str  # what cache keys of later stages depend on
+
+
+def synth_config(schedule: TrainSchedule, seed: int = 0) -> SynthConfig:
+    return SynthConfig(seed=seed, train_images=schedule.train_images, val_images=schedule.val_images)
+
+
+def resolve_data(data: Path | None, cache: Path, synth: SynthConfig, console: Console) -> Data:
+    if data is not None:
+        resolve_split(data, "val")  # a folder without a val split is no dataset for posepipe
+        files = sorted((data / "annotations").glob("person_keypoints_*.json"))
+        return Data(data, False, key([(f.name, sha256_path(f)) for f in files]))
+    fingerprint = key(asdict(synth), source_digest(PACKAGE_ROOT / "calibration"))
+    root = cache / "data" / f"synthetic-{fingerprint[:12]}"
+    if root.is_dir():
+        console.step(f"synthetic data: up to date ({root})")
+    else:
+        console.step(f"synthetic data: writing {synth.train_images} train + {synth.val_images} val images to {root}")
+        with atomic_path(root) as temp, console.progress("images", synth.train_images + synth.val_images) as advance:
+            generate(temp, synth, advance)
+    return Data(root, True, fingerprint)

@@ -1,0 +1,56 @@
+"""Every typed error posepipe raises, with its exit code.
+
+Each package raises its own errors (a reader cannot import the pipeline); this
+module adds the pipeline's and lists them all, so the CLI and the README agree
+and a test can check that no two share an exit code.
+"""
+
+from __future__ import annotations
+
+from calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
+from converters.base import ConversionError
+from models.errors import ConfigError, PosepipeError, UnknownModelError
+from validators.runners.base import NotExecutableError
+
+
+class CheckpointError(PosepipeError):
+    """A checkpoint that is missing or cannot be read as a Keras model."""
+
+    exit_code = 4
+
+
+class CheckpointMismatchError(PosepipeError):
+    """A readable checkpoint of another architecture or input size."""
+
+    exit_code = 5
+
+
+class ChecksFailedError(PosepipeError):
+    """Artifacts were built but at least one failed its checks; the manifest has
+    the whole table."""
+
+    exit_code = 10
+
+
+USAGE_EXIT_CODE = 2  # click's, for a bad option or argument
+INTERRUPTED_EXIT_CODE = 130
+
+ERRORS: tuple[type[PosepipeError], ...] = (
+    UnknownModelError,
+    CheckpointError,
+    CheckpointMismatchError,
+    DatasetFormatError,
+    MissingImageError,
+    EmptyDatasetError,
+    ConversionError,
+    ChecksFailedError,
+    ConfigError,
+    DatasetNotFoundError,
+    NotExecutableError,
+)
+
+__all__ = [
+    "ERRORS", "CheckpointError", "CheckpointMismatchError", "ChecksFailedError", "ConfigError",
+    "ConversionError", "DatasetFormatError", "DatasetNotFoundError", "EmptyDatasetError",
+    "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownModelError",
+]

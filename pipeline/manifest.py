@@ -1,0 +1,72 @@
+"""The manifest: ``artifacts/<model>/manifest.json``, what a run made and proved."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pipeline.atomic import write_json
+from pipeline.convert import Built, Failed
+from validators.validate import Status, ValidationResult
+
+SCHEMA = 1
+
+
+def artifact_entry(artifact: Built | Failed, result: ValidationResult | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "file": artifact.path.name,
+        "format": str(artifact.format),
+        "precision": str(artifact.precision),
+    }
+    if isinstance(artifact, Failed):
+        entry["validation"] = {"status": str(Status.FAILED), "failures": [f"conversion failed: {artifact.error}"]}
+        return entry
+    entry |= {
+        "bytes": artifact.bytes,
+        "sha256": artifact.sha256,
+        "inputs": [t.to_json() for t in artifact.signature.inputs],
+        "outputs": [t.to_json() for t in artifact.signature.outputs],
+    }
+    entry["validation"] = validation_entry(result) if result else {"status": "not-validated"}
+    return entry
+
+
+def validation_entry(result: ValidationResult) -> dict[str, Any]:
+    entry: dict[str, Any] = {"status": str(result.status), "runtime": result.runtime}
+    if result.status is Status.NOT_EXECUTED:
+        entry["reason"] = result.reason
+        return entry
+    entry |= {
+        "samples": result.samples,
+        "outputs": [
+            {"name": c.name, "shape": list(c.shape), "max_abs": c.max_abs, "mean_abs": c.mean_abs,
+             "cosine": c.cosine, "snr_db": c.snr_db, "passed": c.passed}
+            for c in result.outputs
+        ],
+        "task": asdict(result.task) if result.task else None,
+        "mean_inference_ms": result.mean_inference_ms,
+        "failures": list(result.failures),
+    }
+    return entry
+
+
+def passed(entries: list[dict[str, Any]]) -> bool:
+    """True when no check failed; not-executed artifacts neither pass nor fail."""
+    return all(e["validation"]["status"] in ("passed", "not-executed") for e in entries)
+
+
+def write_manifest(path: Path, document: dict[str, Any]) -> None:
+    write_json(path, _finite(document))
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinity or NaN: write them as strings a reader can parse back."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

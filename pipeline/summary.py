@@ -1,0 +1,36 @@
+"""The table ``posepipe run`` prints: one row per artifact, worst news visible."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from pipeline.console import Console
+
+STYLES = {"passed": "green", "failed": "bold red", "not-executed": "yellow"}
+
+
+def print_summary(console: Console, manifest: dict[str, Any]) -> None:
+    table = Table(title=f"{manifest['model']}: reference PCK@0.2 {manifest['reference']['pck']:.3f}")
+    for column in ("artifact", "size", "runtime", "max |err|", "cosine", "agree", "PCK@0.2 (delta)", "ms", "status"):
+        table.add_column(column, justify="left" if column in ("artifact", "runtime", "status") else "right")
+    for entry in manifest["artifacts"]:
+        table.add_row(*_row(entry))
+    console.out.print(table)
+
+
+def _row(entry: dict[str, Any]) -> list[str]:
+    v = entry["validation"]
+    status = v["status"]
+    size = f"{entry['bytes'] / 1e6:.2f} MB" if "bytes" in entry else "-"
+    outputs = v.get("outputs") or []
+    task = v.get("task") or {}
+    max_err = f"{max(o['max_abs'] for o in outputs):.2e}" if outputs else "-"
+    cosine = f"{min(o['cosine'] for o in outputs):.6f}" if outputs else "-"
+    agree = f"{100 * task['agreement']:.1f}%" if task else "-"
+    pck = f"{task['pck']:.3f} ({task['pck_delta']:+.2f})" if task else "-"
+    ms = f"{v['mean_inference_ms']:.1f}" if v.get("mean_inference_ms") is not None else "-"
+    style = STYLES.get(status, "")
+    return [entry["file"], size, v.get("runtime") or "-", max_err, cosine, agree, pck, ms,
+            f"[{style}]{status}[/]" if style else status]

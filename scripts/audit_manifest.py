@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Audit a posepipe manifest without posepipe.
+
+Loads the checkpoint and every .tflite and .onnx file itself (Keras, LiteRT, ONNX
+Runtime), re-reads the val images with its own crop, and recomputes what the
+manifest claims: file digests and sizes, per-output max/mean absolute error
+against the Keras model, and PCK@0.2 of model and artifact. It imports nothing
+from posepipe, so a bug in posepipe's validators cannot hide here too.
+
+    python scripts/audit_manifest.py artifacts/hourglass/manifest.json
+
+Exits 1 and prints every disagreement when the manifest and the audit differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TORSO = ((5, 12), (6, 11))  # COCO: left shoulder - right hip, right shoulder - left hip
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def val_samples(manifest: dict) -> tuple[np.ndarray, list[tuple[float, float, float]], np.ndarray]:
+    """The first N labelled people of the val split: crops, (x0, y0, scale), truth."""
+    data, inp = manifest["data"], manifest["input"]
+    root, split = Path(data["root"]), data["val_split"]
+    doc = json.loads((root / "annotations" / f"person_keypoints_{split}.json").read_text())
+    files = {im["id"]: im["file_name"] for im in doc["images"]}
+    h, w = inp["size"]
+    crops, windows, truth = [], [], []
+    for ann in doc["annotations"]:
+        kps = np.asarray(ann["keypoints"], np.float64).reshape(-1, 3)
+        if ann.get("iscrowd", 0) or not (kps[:, 2] > 0).any():
+            continue
+        bx, by, bw, bh = ann["bbox"]
+        side = max(bw, bh * w / h, 1.0) * inp["crop_padding"]
+        x0, y0, scale = bx + bw / 2 - side / 2, by + bh / 2 - side * h / w / 2, w / side
+        image = Image.open(root / split / files[ann["image_id"]]).convert("RGB")
+        crop = image.transform((w, h), Image.Transform.AFFINE, (1 / scale, 0, x0, 0, 1 / scale, y0),
+                               resample=Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
+        crops.append((np.asarray(crop, np.float32) - inp["mean"]) / np.asarray(inp["std"], np.float32))
+        windows.append((x0, y0, scale))
+        truth.append(kps)
+        if len(crops) == data["val_samples"]:
+            break
+    return np.stack(crops).astype(np.float32), windows, np.stack(truth)
+
+
+def decode(heatmaps: np.ndarray, stride: int, windows: list, ) -> np.ndarray:
+    """Argmax plus a quarter cell towards the higher neighbour, back to image pixels."""
+    n, h, w, k = heatmaps.shape
+    out = np.zeros((n, k, 2))
+    for i in range(n):
+        for j in range(k):
+            m = heatmaps[i, :, :, j]
+            y, x = divmod(int(m.argmax()), w)
+            fx, fy = float(x), float(y)
+            if 0 < x < w - 1:
+                fx += 0.25 * np.sign(m[y, x + 1] - m[y, x - 1])
+            if 0 < y < h - 1:
+                fy += 0.25 * np.sign(m[y + 1, x] - m[y - 1, x])
+            x0, y0, scale = windows[i]
+            out[i, j] = (fx * stride / scale + x0, fy * stride / scale + y0)
+    return out
+
+
+def pck(predicted: np.ndarray, truth: np.ndarray) -> float:
+    hits = total = 0
+    for p, t in zip(predicted, truth, strict=True):
+        norm = next((np.linalg.norm(t[a, :2] - t[b, :2]) for a, b in TORSO if t[a, 2] > 0 and t[b, 2] > 0), None)
+        if not norm:
+            continue
+        labelled = t[:, 2] > 0
+        hits += int((np.linalg.norm(p[labelled] - t[labelled, :2], axis=1) <= 0.2 * norm).sum())
+        total += int(labelled.sum())
+    return hits / total
+
+
+def run_artifact(path: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    outputs: list[dict[str, np.ndarray]] = []
+    if path.suffix == ".tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        runner = Interpreter(model_path=str(path)).get_signature_runner()
+        outputs = [runner(image=x[None]) for x in inputs]
+    else:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        outputs = [dict(zip(names, session.run(names, {"image": x[None]}), strict=True)) for x in inputs]
+    return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+
+
+def close(a: float, b: float, rel: float = 0.05, abs_: float = 1e-6) -> bool:
+    return abs(a - b) <= abs_ + rel * abs(b)
+
+
+def audit(manifest_path: Path) -> list[str]:
+    import keras
+
+    manifest = json.loads(manifest_path.read_text())
+    folder = manifest_path.parent
+    problems = []
+    checkpoint = Path(manifest["checkpoint"]["path"])
+    if sha256(checkpoint) != manifest["checkpoint"]["sha256"]:
+        problems.append(f"checkpoint {checkpoint}: sha256 differs from the manifest")
+    model = keras.models.load_model(checkpoint, compile=False, safe_mode=True)
+    inputs, windows, truth = val_samples(manifest)
+    reference = {k: np.asarray(v) for k, v in model.predict(inputs, batch_size=32, verbose=0).items()}
+    heatmap = next(o for o in manifest["outputs"] if o["kind"] == "heatmaps")
+    reference_pck = pck(decode(reference[heatmap["name"]], heatmap["stride"], windows), truth)
+    if not close(reference_pck, manifest["reference"]["pck"], rel=0, abs_=0.005):
+        problems.append(f"reference PCK {reference_pck:.4f}, manifest {manifest['reference']['pck']:.4f}")
+    for entry in manifest["artifacts"]:
+        path = folder / entry["file"]
+        if path.suffix not in (".tflite", ".onnx") or entry["validation"]["status"] == "not-executed":
+            continue
+        if sha256(path) != entry["sha256"] or path.stat().st_size != entry["bytes"]:
+            problems.append(f"{entry['file']}: sha256 or size differs from the manifest")
+        actual = run_artifact(path, inputs)
+        for claimed in entry["validation"]["outputs"]:
+            error = np.abs(actual[claimed["name"]].astype(np.float64) - reference[claimed["name"]])
+            for stat, value in (("max_abs", error.max()), ("mean_abs", error.mean())):
+                if not close(float(value), claimed[stat]):
+                    problems.append(f"{entry['file']} {claimed['name']} {stat}: "
+                                    f"audit {value:.3g}, manifest {claimed[stat]:.3g}")
+        artifact_pck = pck(decode(actual[heatmap["name"]], heatmap["stride"], windows), truth)
+        if not close(artifact_pck, entry["validation"]["task"]["pck"], rel=0, abs_=0.005):
+            claimed_pck = entry["validation"]["task"]["pck"]
+            problems.append(f"{entry['file']}: PCK audit {artifact_pck:.4f}, manifest {claimed_pck:.4f}")
+        print(f"{entry['file']}: sha256 ok, PCK@0.2 {artifact_pck:.4f} (reference {reference_pck:.4f})")
+    return problems
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    found = audit(Path(sys.argv[1]))
+    for problem in found:
+        print(f"DISAGREES: {problem}")
+    print("audit: manifest agrees" if not found else f"audit: {len(found)} disagreement(s)")
+    sys.exit(1 if found else 0)

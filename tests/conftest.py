@@ -1,0 +1,33 @@
+"""Shared fixtures: one tiny synthetic dataset and one tiny checkpoint per model
+for the whole session (keras-hub's pattern: tiny models, one harness)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ["CI"] = "true"  # plain console lines, no live progress, in every test
+
+from pathlib import Path
+
+import pytest
+
+from tests.harness import TinyZoo
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> TinyZoo:
+    return TinyZoo(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(zoo: TinyZoo) -> Path:
+    return zoo.data
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty folder, with the cache outside it (artifacts/ must start empty)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

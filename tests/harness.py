@@ -1,0 +1,80 @@
+"""The tiny-model harness: every zoo model trained briefly on a tiny synthetic
+set once per session, and the CLI invoked in-process with exit code and output.
+
+A model x format test is then a few lines: ``zoo.model(name)``, ``zoo.run(...)``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import models
+from calibration.synthetic import SynthConfig, generate
+from pipeline.cli import main
+
+TINY_DATA = SynthConfig(seed=7, train_images=48, val_images=16, min_side=96, max_side=160)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.startswith("posepipe: error:")]
+
+
+def invoke(capfd: pytest.CaptureFixture[str], *args: str) -> Result:
+    """``posepipe ARGS`` in this process, as the console script runs it."""
+    capfd.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capfd.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+@dataclass
+class TinyZoo:
+    root: Path
+    _checkpoints: dict[str, Path] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data = self.root / "data"
+        self.cache = self.root / "cache"
+        generate(self.data, TINY_DATA)
+
+    def checkpoint(self, name: str) -> Path:
+        """A tiny checkpoint of ``name``, trained once per session."""
+        if name not in self._checkpoints:
+            from pipeline.checkpoint import MODEL_FILE, train_into
+            from pipeline.console import Console
+            from pipeline.data import Data
+
+            spec = models.get(name)
+            folder = self.root / "checkpoints" / name
+            train_into(folder, spec, spec.tiny, spec.tiny_schedule, Data(self.data, True, "tiny"), Console(live=False))
+            self._checkpoints[name] = folder / MODEL_FILE
+        return self._checkpoints[name]
+
+    def model(self, name: str) -> Any:
+        import keras
+
+        return keras.models.load_model(self.checkpoint(name), compile=False)
+
+    def run_args(self, name: str, *extra: str) -> list[str]:
+        return ["run", name, "--preset", "tiny", "--data", str(self.data), "--cache", str(self.cache),
+                "--checkpoint", str(self.checkpoint(name)), *extra]
+
+
+def read_manifest(root: Path, model: str) -> dict[str, Any]:
+    return json.loads((root / "artifacts" / model / "manifest.json").read_text())

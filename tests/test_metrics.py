@@ -1,0 +1,86 @@
+"""PCK, agreement and the comparators, on numbers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from models.keypoints import COCO_17
+from models.spec import Tolerance
+from validators.compare import compare_names, compare_output
+from validators.metrics import agreement, pck, torso_sizes
+
+STRICT = Tolerance(atol=1e-3, rtol=0.0, min_cosine=0.999, min_snr_db=40.0, min_agreement=1.0, max_pck_drop=0.0)
+
+
+def person(torso: float) -> np.ndarray:
+    kp = np.zeros((17, 3), np.float32)
+    kp[:, 2] = 2
+    kp[5, :2] = (0, 0)
+    kp[12, :2] = (0, torso)
+    return kp
+
+
+def test_torso_size_uses_the_first_labelled_diagonal() -> None:
+    a = person(10.0)
+    b = person(10.0)
+    b[5, 2] = 0  # left shoulder unlabelled: fall back to right shoulder - left hip
+    b[6, :2], b[11, :2] = (0, 0), (0, 4)
+    c = person(10.0)
+    c[[5, 6], 2] = 0
+    sizes = torso_sizes(np.stack([a, b, c]), COCO_17)
+    assert sizes[0] == 10 and sizes[1] == 4 and math.isnan(sizes[2])
+
+
+def test_pck_counts_labelled_keypoints_within_alpha_torso() -> None:
+    truth = person(10.0)[None]
+    truth[0, 3, 2] = 0  # unlabelled: not counted
+    predicted = truth.copy()
+    predicted[0, 0, 0] += 1.9  # within 0.2 x 10
+    predicted[0, 1, 0] += 2.1  # outside
+    predicted[0, 3, 0] += 50  # unlabelled, ignored
+    assert pck(predicted, truth, np.array([10.0])) == pytest.approx(15 / 16)
+    assert math.isnan(pck(predicted, truth, np.array([np.nan])))
+
+
+def test_agreement_is_the_share_within_radius() -> None:
+    a = np.zeros((2, 17, 3))
+    b = a.copy()
+    b[0, :4, 0] = 3.0
+    assert agreement(a, b, radius=2.0) == pytest.approx(30 / 34)
+
+
+def test_identical_outputs_pass_with_infinite_snr() -> None:
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 3))
+    result = compare_output("hm", x, x.copy(), STRICT)
+    assert result.passed and result.snr_db == math.inf and result.cosine == pytest.approx(1.0)
+
+
+def test_a_shape_mismatch_fails_before_values() -> None:
+    result = compare_output("hm", np.zeros((2, 8, 8, 3)), np.zeros((2, 8, 3, 8)), STRICT)
+    assert result.failures == ("hm: shape (8, 3, 8), reference (8, 8, 3)",)
+
+
+def test_elementwise_cosine_and_snr_breaches_are_all_reported() -> None:
+    rng = np.random.default_rng(1)
+    ref = rng.normal(size=(2, 4, 4, 1))
+    out = ref.copy()
+    out[1, 2, 3, 0] += 5.0
+    result = compare_output("hm", ref, out, STRICT)
+    assert not result.passed
+    assert result.failures[0] == "hm: 1 of 32 values outside atol 0.001 + rtol 0 (max abs error 5 at (1, 2, 3, 0))"
+    assert any("cosine" in f for f in result.failures) and any("SNR" in f for f in result.failures)
+
+
+def test_nan_outputs_fail() -> None:
+    out = np.zeros((1, 2, 2, 1))
+    out[0, 0, 0, 0] = np.nan
+    result = compare_output("hm", np.zeros((1, 2, 2, 1)), out, STRICT)
+    assert result.failures == ("hm: output has NaN or infinite values",)
+
+
+def test_missing_and_extra_outputs_are_named() -> None:
+    assert compare_names({"a": 0, "b": 0}, {"a": 0, "c": 0}) == [
+        "output 'b' is missing", "output 'c' is not in the reference"]

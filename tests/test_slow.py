@@ -1,0 +1,28 @@
+"""Full-size runs: the default hourglass end to end, audited independently.
+Deselected by default (pyproject addopts); run with `make test-slow`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness import invoke
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_default_hourglass_learns_converts_and_passes(in_tmp: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    result = invoke(capfd, "run", "hourglass")
+    assert result.code == 0, result.err
+    manifest = json.loads((in_tmp / "artifacts" / "hourglass" / "manifest.json").read_text())
+    record = json.loads(Path(manifest["checkpoint"]["record"]).read_text())
+    assert record["val_pck"] >= 0.70
+    statuses = {a["file"]: a["validation"]["status"] for a in manifest["artifacts"]}
+    assert statuses["hourglass-fp32.tflite"] == statuses["hourglass-fp32.onnx"] == "passed"
+    audit = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "audit_manifest.py"),
+                            "artifacts/hourglass/manifest.json"], capture_output=True, text=True, check=False)
+    assert audit.returncode == 0, audit.stdout

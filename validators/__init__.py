@@ -1,0 +1,1 @@
+"""Runners (one per runtime), comparators, task metrics and artifact validation."""

@@ -1,0 +1,56 @@
+"""Runners, as in Polygraphy: one per runtime, a context manager with an
+activate / infer / deactivate lifecycle, timing only the invoke."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from types import TracebackType
+
+import numpy as np
+
+from models.errors import PosepipeError
+
+Feed = dict[str, np.ndarray]
+
+
+class NotExecutableError(PosepipeError):
+    """The artifact's runtime does not exist on this machine; the message says why."""
+
+    exit_code = 14
+
+
+class Runner(ABC):
+    runtime: str = "?"
+
+    def __init__(self) -> None:
+        self.inference_times: list[float] = []
+        self._active = False
+
+    def __enter__(self) -> Runner:
+        self.activate()
+        self._active = True
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._active = False
+        self.deactivate()
+
+    def infer(self, feed: Feed) -> Feed:
+        """Outputs by name for one feed; the invoke's wall time is recorded."""
+        if not self._active:
+            raise RuntimeError(f"{type(self).__name__} used outside its 'with' block")
+        start = time.perf_counter()
+        outputs = self._infer(feed)
+        self.inference_times.append(time.perf_counter() - start)
+        return outputs
+
+    @abstractmethod
+    def activate(self) -> None: ...
+
+    @abstractmethod
+    def _infer(self, feed: Feed) -> Feed: ...
+
+    def deactivate(self) -> None:
+        """Drop the session or interpreter; most runtimes need nothing more."""

@@ -1,0 +1,31 @@
+"""The reference: the Keras model itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from validators.runners.base import Feed, Runner
+
+
+class KerasRunner(Runner):
+    runtime = "keras"
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def activate(self) -> None:
+        pass
+
+    def _infer(self, feed: Feed) -> Feed:
+        (x,) = feed.values()
+        outputs = self.model(x, training=False)
+        return {name: np.asarray(value) for name, value in outputs.items()}
+
+    def infer_batch(self, images: np.ndarray, batch_size: int = 32) -> Feed:
+        """Many images at once: the reference is computed once per validation, and
+        batching it is what keeps validation cheap next to the per-image runtimes."""
+        outputs = self.model.predict(images, batch_size=batch_size, verbose=0)
+        return {name: np.asarray(value) for name, value in outputs.items()}

@@ -1,0 +1,33 @@
+"""ONNX Runtime on the CPU, with a fixed number of intra-op threads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from validators.runners.base import Feed, Runner
+
+
+class OnnxRuntimeRunner(Runner):
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        super().__init__()
+        self.path = path
+        self.threads = threads
+        self._session: Any = None
+
+    def activate(self) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def _infer(self, feed: Feed) -> Feed:
+        names = [o.name for o in self._session.get_outputs()]
+        return dict(zip(names, self._session.run(names, feed), strict=True))
+
+    def deactivate(self) -> None:
+        self._session = None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
+from converters.recipe import Recipe
+from converters.sensitivity import Sensitivity
 from models.errors import PosepipeError
 from models.formats import Format, Precision
 from models.spec import ModelSpec
@@ -25,9 +30,13 @@ class TensorInfo:
     name: str
     shape: tuple[int, ...]
     dtype: str
+    quantization: tuple[float, int] | None = None  # (scale, zero point) of an integer tensor
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+        info: dict[str, Any] = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+        if self.quantization:
+            info["quantization"] = {"scale": self.quantization[0], "zero_point": self.quantization[1]}
+        return info
 
 
 @dataclass(frozen=True)
@@ -43,13 +52,21 @@ class ConversionRequest:
     """A trained Keras model and what the artifact must be.
 
     The model is the checkpoint as trained; converters fix the batch to 1 (what a
-    phone runs) and take input/output names from the spec.
+    phone runs) and take input/output names from the spec. ``calibration`` feeds
+    every quantizer that measures activations; ``recipe`` holds the settings.
     """
 
     model: keras.Model
     spec: ModelSpec
     input_size: tuple[int, int]
     precision: Precision
+    calibration: Iterable[dict[str, np.ndarray]] | None = None
+    recipe: Recipe = field(default_factory=Recipe)
+
+    def calibration_data(self) -> Iterable[dict[str, np.ndarray]]:
+        if self.calibration is None:
+            raise ConversionError(f"{self.precision} needs a calibration set and none was given")
+        return self.calibration
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -62,13 +79,20 @@ class ConversionRequest:
 
 class Converter(Protocol):
     format: Format
-    precisions: tuple[Precision, ...]
+    precisions: tuple[Precision, ...]  # what it can build
+    defaults: tuple[Precision, ...]  # what ``posepipe run`` builds unless told otherwise
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
         """Write the artifact to ``out`` (a temporary path the caller renames)."""
 
     def signature(self, path: Path) -> Signature:
         """Read the inputs and outputs back from a written artifact."""
+
+
+class Debuggable(Protocol):
+    """A converter that can say where its int8 model's error grows."""
+
+    def sensitivity(self, request: ConversionRequest, probe: Iterable[dict[str, np.ndarray]]) -> Sensitivity: ...
 
 
 def batch_one(request: ConversionRequest) -> keras.Model:

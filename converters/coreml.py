@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from converters.base import ConversionError, ConversionRequest, Signature, TensorInfo, batch_one
+from converters.recipe import PALETTE_BITS
 from models.formats import Format, Precision
 
+WEIGHT_THRESHOLD = 2048  # coremltools' default: smaller weight tensors stay float16, not worth a lookup
 _DTYPES = {65568: "float32", 65552: "float16", 65600: "float64", 131104: "int32"}
 
 
@@ -20,32 +25,43 @@ class CoreMLConverter:
     """One class for both Core ML model types: they share the frontend and differ
     in backend and deployment target."""
 
-    precisions = (Precision.FP32,)
-
     def __init__(self, fmt: Format) -> None:
         if fmt not in (Format.COREML, Format.COREML_NN):
             raise ValueError(f"not a Core ML format: {fmt}")
         self.format = fmt
+        self.precisions: tuple[Precision, ...] = (Precision.FP32,)
+        self.defaults: tuple[Precision, ...] = (Precision.FP32,)
+        if fmt is Format.COREML:
+            self.precisions += (Precision.FP16, Precision.W8, *PALETTE_BITS, Precision.A8W8)
+            self.defaults += (Precision.FP16, Precision.W8)
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
         ct = _coremltools()
         model = batch_one(request)
         options: dict[str, Any] = {
             "source": "tensorflow",
-            "inputs": [ct.TensorType(name=request.spec.input.name, shape=request.input_shape)],
+            # float32 at the edges at every precision (iOS 16 targets default to float16 I/O)
+            "inputs": [ct.TensorType(name=request.spec.input.name, shape=request.input_shape, dtype=np.float32)],
         }
+        precision = request.precision
         if self.format is Format.COREML:
             options |= {
+                "outputs": [ct.TensorType(dtype=np.float32) for _ in request.output_names],
                 "convert_to": "mlprogram",
-                "minimum_deployment_target": ct.target.iOS15,
-                "compute_precision": ct.precision.FLOAT32,
+                # compressed weights are constexpr ops, which need iOS 16
+                "minimum_deployment_target": ct.target.iOS15 if precision.value.startswith("fp") else ct.target.iOS16,
+                "compute_precision": ct.precision.FLOAT32 if precision is Precision.FP32 else ct.precision.FLOAT16,
             }
         else:
             options |= {"convert_to": "neuralnetwork", "minimum_deployment_target": ct.target.iOS14}
+        if precision is Precision.A8W8 and sys.platform != "darwin":
+            raise ConversionError(
+                "coreml: a8w8 calibrates activations through Core ML predict, which runs only on macOS; "
+                "build it on a Mac, or use w8 (8-bit weights) here")
         try:
-            mlmodel = ct.convert(model, **options)
+            mlmodel = _compressed(ct.convert(model, **options), request)
         except Exception as error:
-            raise ConversionError(f"{self.format}: {request.spec.name}: {error}") from error
+            raise ConversionError(f"{self.format}: {request.spec.name}: {str(error).splitlines()[0]}") from error
         _describe_outputs(mlmodel, model, self.format).save(str(out))
 
     def signature(self, path: Path) -> Signature:
@@ -54,6 +70,28 @@ class CoreMLConverter:
             inputs=tuple(_info(f) for f in spec.description.input),
             outputs=tuple(_info(f) for f in spec.description.output),
         )
+
+
+def _compressed(mlmodel: Any, request: ConversionRequest) -> Any:
+    """Weight compression with coremltools.optimize: 8-bit linear (symmetric, per
+    channel) or a k-means palette; a8w8 also calibrates activations (macOS)."""
+    import coremltools.optimize.coreml as cto
+
+    precision = request.precision
+    if precision in PALETTE_BITS:
+        op = cto.OpPalettizerConfig(mode="kmeans", nbits=PALETTE_BITS[precision], granularity="per_tensor",
+                                    weight_threshold=WEIGHT_THRESHOLD)
+        return cto.palettize_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+    if precision not in (Precision.W8, Precision.A8W8):
+        return mlmodel
+    weights = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=WEIGHT_THRESHOLD))
+    if precision is Precision.A8W8:
+        activations = cto.OptimizationConfig(global_config=cto.experimental.OpActivationLinearQuantizerConfig(
+            mode="linear_symmetric"))
+        samples = list(request.calibration_data())
+        mlmodel = cto.experimental.linear_quantize_activations(mlmodel, activations, samples)
+    return cto.linear_quantize_weights(mlmodel, weights)
 
 
 def _coremltools() -> Any:

@@ -1,11 +1,20 @@
 """Keras -> .onnx through tf2onnx, with an explicit input signature (the path that
-works for Keras 3; tf2onnx issues #2329 and #2348)."""
+works for Keras 3; tf2onnx issues #2329 and #2348). fp16 and static int8 QDQ are
+built from that fp32 graph by ONNX Runtime's own tools, so the runtime that runs
+the file is the one that shaped it."""
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from converters.base import ConversionError, ConversionRequest, Signature, TensorInfo, batch_one
+from converters.recipe import CalibrationMethod
+from converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
 from models.formats import Format, Precision
 
 OPSET = 17
@@ -13,9 +22,20 @@ OPSET = 17
 
 class OnnxConverter:
     format = Format.ONNX
-    precisions = (Precision.FP32,)
+    precisions = (Precision.FP32, Precision.FP16, Precision.INT8)
+    defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
+        proto = self.float_graph(request)
+        if request.precision is Precision.FP16:
+            proto = _to_fp16(proto)
+        if request.precision is Precision.INT8:
+            _quantize(proto, request, out)
+            return
+        out.write_bytes(proto.SerializeToString())
+
+    def float_graph(self, request: ConversionRequest) -> Any:
+        """The fp32 ONNX graph every precision starts from (an onnx.ModelProto)."""
         import tensorflow as tf
         import tf2onnx
 
@@ -27,7 +47,33 @@ class OnnxConverter:
         produced = [o.name for o in proto.graph.output]
         if sorted(produced) != sorted(request.output_names):
             raise ConversionError(f"onnx: outputs {produced}, expected {list(request.output_names)}")
-        out.write_bytes(proto.SerializeToString())
+        return proto
+
+    def sensitivity(self, request: ConversionRequest, probe: Iterable[dict[str, np.ndarray]]) -> Sensitivity:
+        """Each tensor's SQNR (dB) between the float and the QDQ model on ``probe``,
+        through ONNX Runtime's qdq_loss_debug; a drop marks where the error grows."""
+        import onnx
+        from onnxruntime.quantization import qdq_loss_debug as debug
+
+        feeds = list(probe)
+        proto = self.float_graph(request)
+        with tempfile.TemporaryDirectory(prefix="posepipe-onnx-") as folder:
+            paths = {name: str(Path(folder) / f"{name}.onnx") for name in ("float", "qdq", "float+", "qdq+")}
+            onnx.save(proto, paths["float"])
+            _quantize(proto, request, Path(paths["qdq"]))
+            debug.modify_model_output_intermediate_tensors(paths["float"], paths["float+"])
+            debug.modify_model_output_intermediate_tensors(paths["qdq"], paths["qdq+"])
+            matched = debug.create_activation_matching(
+                debug.collect_activations(paths["qdq+"], _Reader(feeds)),
+                debug.collect_activations(paths["float+"], _Reader(feeds)))
+        errors = debug.compute_activation_error(matched)
+        known = {layer.name for layer in request.model.layers}
+        rows = []
+        for tensor in (out for node in proto.graph.node for out in node.output):
+            layer = keras_layer(tensor, known)
+            if layer and tensor in errors and "xmodel_err" in errors[tensor]:
+                rows.append(LayerError(layer, tensor, float(errors[tensor]["xmodel_err"])))
+        return Sensitivity("SQNR dB, float vs int8 model", Worse.LOWER, tuple(rows))
 
     def signature(self, path: Path) -> Signature:
         import onnx
@@ -40,7 +86,96 @@ class OnnxConverter:
         )
 
 
-def _info(value) -> TensorInfo:  # onnx.ValueInfoProto
+def keras_layer_nodes(graph: Any, layers: tuple[str, ...]) -> dict[str, list[str]]:
+    """ONNX node names per Keras layer: tf2onnx names nodes by the TensorFlow op
+    path, ``model/<layer>_1/...`` (a conv fused with its batch norm carries the
+    norm's name)."""
+    found: dict[str, list[str]] = {layer: [] for layer in layers}
+    for node in graph.node:
+        layer = keras_layer(node.name, set(layers))
+        if layer:
+            found[layer].append(node.name)
+    return found
+
+
+def _to_fp16(proto: Any) -> Any:
+    """Weights and compute in float16, float32 at the edges (``keep_io_types``) so
+    an app feeds and reads the same tensors as from the fp32 file."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(proto, keep_io_types=True)
+
+
+def _quantize(proto: Any, request: ConversionRequest, out: Path) -> None:
+    """Static int8 in QDQ form: uint8 activations from the calibration set, int8
+    symmetric weights per channel, through onnxruntime.quantization."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    recipe = request.recipe
+    exclude = _excluded_nodes(proto.graph, recipe.keep_float)
+    with tempfile.TemporaryDirectory(prefix="posepipe-onnx-") as folder:
+        source = Path(folder) / "float.onnx"
+        onnx.save(proto, str(source))
+        try:
+            # shapes for the quantizer; no graph optimisation, so node names still
+            # name their Keras layers for --keep-float
+            quant_pre_process(str(source), str(source), skip_optimization=True)
+            quantize_static(
+                str(source), str(out), _Reader(request.calibration_data()),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=recipe.per_channel,
+                calibrate_method=_method(recipe.onnx_calibration),
+                nodes_to_exclude=exclude,
+                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+            )
+        except ConversionError:
+            raise
+        except Exception as error:
+            raise ConversionError(f"onnx: int8 quantization failed: {str(error).splitlines()[0]}") from error
+
+
+def _excluded_nodes(graph: Any, layers: tuple[str, ...]) -> list[str]:
+    nodes = keras_layer_nodes(graph, layers)
+    missing = sorted(layer for layer, names in nodes.items() if not names)
+    if missing:
+        raise ConversionError(f"onnx: --keep-float names no layer of the graph: {', '.join(missing)}")
+    return [name for names in nodes.values() for name in names]
+
+
+def _method(method: CalibrationMethod) -> Any:
+    from onnxruntime.quantization import CalibrationMethod as OrtMethod
+
+    return {
+        CalibrationMethod.MINMAX: OrtMethod.MinMax,
+        CalibrationMethod.ENTROPY: OrtMethod.Entropy,
+        CalibrationMethod.PERCENTILE: OrtMethod.Percentile,
+    }[method]
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader over feeds (the calibration set)."""
+
+    def __init__(self, feeds: Iterable[dict[str, np.ndarray]]) -> None:
+        self._data = feeds
+        self._iterator: Iterator[dict[str, Any]] | None = None
+
+    def get_next(self) -> dict[str, Any] | None:
+        if self._iterator is None:
+            self._iterator = iter(self._data)
+        return next(self._iterator, None)
+
+    def rewind(self) -> None:
+        self._iterator = None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:  # qdq_loss_debug iterates the reader
+        return iter(self._data)
+
+
+def _info(value: Any) -> TensorInfo:  # onnx.ValueInfoProto
     import onnx
 
     tensor = value.type.tensor_type

@@ -39,6 +39,32 @@ _SUFFIXES = {
 
 
 class Precision(StrEnum):
-    """The numeric precision an artifact was built at."""
+    """The numeric precision an artifact was built at; the value names the file
+    (``hourglass-int8.tflite``). Which formats offer which is the converters' say."""
 
     FP32 = "fp32"
+    FP16 = "fp16"  # TFLite fp16 weights; ONNX fp16 with float32 I/O; Core ML fp16 compute
+    INT8 = "int8"  # full integer, calibrated: TFLite int8, ONNX QDQ int8
+    DYNAMIC_INT8 = "dynamic-int8"  # TFLite int8 weights, float activations quantized on the fly
+    INT16X8 = "int16x8"  # TFLite int16 activations, int8 weights
+    W8 = "w8"  # Core ML 8-bit linear weights, fp16 compute
+    PALETTE4 = "palette4"  # Core ML k-means palettized weights
+    PALETTE6 = "palette6"
+    PALETTE8 = "palette8"
+    A8W8 = "a8w8"  # Core ML 8-bit activations and weights (calibrates through predict: macOS)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether building it needs a calibration set."""
+        return self in (Precision.INT8, Precision.INT16X8, Precision.A8W8)
+
+    @property
+    def quantized(self) -> bool:
+        return self is not Precision.FP32
+
+    @classmethod
+    def from_file_name(cls, name: str) -> Precision:
+        """``hourglass-dynamic-int8.tflite`` -> DYNAMIC_INT8; ValueError otherwise."""
+        stem = name.split(".", 1)[0]
+        _, _, precision = stem.partition("-")
+        return cls(precision)

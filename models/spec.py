@@ -140,8 +140,9 @@ class ModelSpec:
             raise ValueError(f"{self.name}: losses {sorted(self.losses)} != outputs {names}")
         if type(self.tiny) is not type(self.default):
             raise ValueError(f"{self.name}: tiny config is not a {type(self.default).__name__}")
-        if Precision.FP32 not in self.tolerances:
-            raise ValueError(f"{self.name}: no fp32 tolerance")
+        missing = [str(p) for p in Precision if p not in self.tolerances]
+        if missing:  # an artifact is never validated without a bound
+            raise ValueError(f"{self.name}: no tolerance for {', '.join(missing)}")
 
     def config(self, preset: str = "default", overrides: Mapping[str, str] | None = None) -> Any:
         """The named preset ('default' or 'tiny') with string overrides applied."""

@@ -10,10 +10,12 @@ from typing import Any
 
 import click
 
+from converters.recipe import CalibrationMethod, IntegerIO, Recipe
 from models.errors import PosepipeError
-from models.formats import Format
+from models.formats import Format, Precision
 
 FORMATS = [f.value for f in Format]
+PRECISIONS = [p.value for p in Precision]
 
 
 def _quiet_libraries() -> None:
@@ -150,6 +152,28 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
 @data_option
 @click.option("--formats", default=",".join(FORMATS), show_default=True,
               help=f"Comma-separated formats to build: {', '.join(FORMATS)}.")
+@click.option("--precisions", default=None, metavar="LIST",
+              help=f"Comma-separated precisions to build where a format offers them: {', '.join(PRECISIONS)}; "
+                   "or 'all'. [default: fp32,fp16,int8 for TFLite and ONNX; fp32,fp16,w8 for Core ML mlprogram; "
+                   "fp32 for coreml-nn]")
+@click.option("--calibration-samples", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Images the int8 quantizers calibrate on, drawn from the training split.")
+@click.option("--calibration-data", type=click.Path(path_type=Path), default=None,
+              help="Calibrate on this COCO-format folder (its train split) or plain image folder instead.")
+@click.option("--int8-input", type=click.Choice([t.value for t in IntegerIO]), default="int8", show_default=True,
+              help="Input type of the full-integer TFLite model (uint8 takes camera pixels as they come).")
+@click.option("--int8-output", type=click.Choice([t.value for t in IntegerIO]), default="int8",
+              show_default=True, help="Output type of the full-integer TFLite model.")
+@click.option("--onnx-calibration", type=click.Choice([m.value for m in CalibrationMethod]), default="minmax",
+              show_default=True, help="How ONNX Runtime turns calibration activations into int8 ranges.")
+@click.option("--per-channel/--per-tensor", default=True, show_default=True,
+              help="ONNX int8 weight scales per output channel or per tensor.")
+@click.option("--keep-float", multiple=True, metavar="LAYER",
+              help="Keep this Keras layer in float in int8 files (repeat for more); a failed int8 file's "
+                   ".sensitivity.json names the worst layers.")
+@click.option("--auto-mixed-precision", is_flag=True,
+              help="When an int8 file fails its checks, rebuild it with its 1, 2, 4, then 8 most sensitive "
+                   "layers in float until it passes.")
 @click.option("--val-samples", type=click.IntRange(min=1), default=None,
               help="Labelled val samples to validate on. [default: the schedule's val size]")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
@@ -160,8 +184,10 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
 @seed_option
 @cache_option
 def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ...], data: Path | None,
-        formats: str, val_samples: int | None, threads: int, out: Path, epochs: int | None, seed: int,
-        cache: Path | None) -> None:
+        formats: str, precisions: str | None, calibration_samples: int, calibration_data: Path | None,
+        int8_input: str, int8_output: str, onnx_calibration: str, per_channel: bool, keep_float: tuple[str, ...],
+        auto_mixed_precision: bool, val_samples: int | None, threads: int, out: Path, epochs: int | None,
+        seed: int, cache: Path | None) -> None:
     """Convert MODEL to every format and verify each file; write the manifest.
 
     Exits 0 only when every executed artifact passed its checks.
@@ -176,8 +202,13 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
 
     settings = RunSettings(
         model=model, preset=preset, overrides=_overrides(options), data=data, checkpoint=checkpoint,
-        out=out, cache=cache or default_cache(), formats=_formats(formats), val_samples=val_samples,
-        epochs=epochs, threads=threads, seed=seed,
+        out=out, cache=cache or default_cache(), formats=_formats(formats), precisions=_precisions(precisions),
+        recipe=Recipe(int8_input=IntegerIO(int8_input), int8_output=IntegerIO(int8_output),
+                      onnx_calibration=CalibrationMethod(onnx_calibration), per_channel=per_channel,
+                      keep_float=keep_float),
+        calibration_samples=calibration_samples, calibration_data=calibration_data,
+        auto_mixed_precision=auto_mixed_precision, val_samples=val_samples, epochs=epochs, threads=threads,
+        seed=seed,
     )
     console = Console()
     manifest = run_pipeline(settings, console)
@@ -192,6 +223,22 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
         total = len(manifest["artifacts"])
         raise ChecksFailedError(f"{len(failed)} of {total} artifacts failed their checks; see {where}")
     console.step(f"all executed artifacts passed; manifest: {where}")
+
+
+def _precisions(text: str | None) -> tuple[Precision, ...] | None:
+    if text is None:
+        return None
+    if text.strip() == "all":
+        return tuple(Precision)
+    chosen = []
+    for name in (t.strip() for t in text.split(",") if t.strip()):
+        if name not in PRECISIONS:
+            raise click.BadParameter(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}",
+                                     param_hint="--precisions")
+        chosen.append(Precision(name))
+    if not chosen:
+        raise click.BadParameter("name at least one precision", param_hint="--precisions")
+    return tuple(chosen)
 
 
 def _formats(text: str) -> tuple[Format, ...]:

@@ -7,8 +7,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from models.formats import Precision
 from pipeline.atomic import write_json
 from pipeline.convert import Built, Failed
+from pipeline.produce import Outcome, recipe_path
 from validators.validate import Status, ValidationResult
 
 SCHEMA = 1
@@ -31,6 +33,25 @@ def artifact_entry(artifact: Built | Failed, result: ValidationResult | None) ->
     }
     entry["validation"] = validation_entry(result) if result else {"status": "not-validated"}
     return entry
+
+
+def quantization_entry(outcome: Outcome, fp32_bytes: int | None) -> dict[str, Any]:
+    """What a quantized file is and how it was made: the recipe (saved beside it),
+    its calibration set, what stayed float, its size against the fp32 file."""
+    artifact = outcome.artifact
+    if artifact.precision is Precision.FP32 or isinstance(artifact, Failed):
+        return {}
+    entry: dict[str, Any] = {
+        "precision": str(artifact.precision),
+        "recipe": recipe_path(artifact.path).name,
+        "calibration": outcome.recipe.get("calibration"),
+        "method": {k: v for k, v in outcome.recipe.items() if k not in ("format", "precision", "calibration")},
+        "keep_float": list(outcome.keep_float),
+        "size_ratio": artifact.bytes / fp32_bytes if fp32_bytes else None,
+        "sensitivity": outcome.sensitivity.name if outcome.sensitivity else None,
+        "sensitive_layers": list(outcome.sensitive_layers),
+    }
+    return {"quantization": entry}
 
 
 def validation_entry(result: ValidationResult) -> dict[str, Any]:

@@ -10,21 +10,27 @@ from pathlib import Path
 from typing import Any
 
 import models
+from calibration.calibset import CalibrationSet
 from calibration.coco import CocoKeypoints
 from calibration.preprocess import PADDING
 from calibration.samples import load_top_down
 from converters import ConversionRequest
+from converters.recipe import Recipe
+from models.errors import ConfigError
 from models.formats import Format, Precision
 from models.spec import ModelSpec
 from pipeline.atomic import clean_temporaries, remove
+from pipeline.calibrate import DEFAULT_SAMPLES, calibration_set
 from pipeline.checkpoint import RECORD_FILE, Checkpoint, load_checkpoint, trained_checkpoint
 from pipeline.console import Console
-from pipeline.convert import Built, artifact_path, build
+from pipeline.convert import artifact_path
 from pipeline.data import Data, resolve_data, synth_config
 from pipeline.hashing import sha256_path
-from pipeline.manifest import SCHEMA, artifact_entry, passed, write_manifest
+from pipeline.manifest import SCHEMA, artifact_entry, passed, quantization_entry, write_manifest
+from pipeline.matrix import targets
+from pipeline.produce import Stage, produce
 from pipeline.versions import tool_versions
-from validators.validate import Reference, validate
+from validators.validate import Reference
 
 MANIFEST = "manifest.json"
 
@@ -43,6 +49,11 @@ class RunSettings:
     out: Path = Path("artifacts")
     cache: Path = Path(".cache/posepipe")
     formats: tuple[Format, ...] = tuple(Format)
+    precisions: tuple[Precision, ...] | None = None  # None: each format's defaults
+    recipe: Recipe = Recipe()
+    calibration_samples: int = DEFAULT_SAMPLES
+    calibration_data: Path | None = None
+    auto_mixed_precision: bool = False
     val_samples: int | None = None
     epochs: int | None = None
     threads: int = 1
@@ -66,16 +77,21 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     reference = Reference.compute(model, spec, decoder, val)
     console.step(f"reference: keras, PCK@0.2 {reference.pck:.3f} on {len(val)} val samples")
 
-    entries = []
-    for fmt in settings.formats:
-        precision = Precision.FP32
-        console.step(f"convert: {artifact_path(out, spec.name, fmt, precision).name}")
-        artifact = build(ConversionRequest(model, spec, config.input_size, precision), fmt, out,
-                         settings.cache / "logs" / spec.name)
-        result = None
-        if isinstance(artifact, Built):
-            result = validate(artifact.path, reference, spec.tolerances[precision], settings.threads)
-        entries.append(artifact_entry(artifact, result))
+    chosen = targets(settings.formats, settings.precisions)
+    _check_keep_float(settings.recipe, model, spec)
+    calibration = None
+    if any(t.precision.calibrated for t in chosen):
+        calibration = calibration_set(spec, config.input_size, data, settings.cache, console,
+                                      settings.calibration_samples, settings.calibration_data, settings.seed)
+    stage = Stage(out, settings.cache / "logs" / spec.name, reference, settings.threads,
+                  settings.auto_mixed_precision, _calibration_json(calibration))
+    entries: list[dict[str, Any]] = []
+    for target in chosen:
+        console.step(f"convert: {artifact_path(out, spec.name, target.format, target.precision).name}")
+        request = ConversionRequest(model, spec, config.input_size, target.precision, calibration, settings.recipe)
+        outcome = produce(request, target.format, stage, console)
+        entries.append(artifact_entry(outcome.artifact, outcome.result)
+                       | quantization_entry(outcome, _fp32_bytes(entries, target.format)))
     _remove_unlisted(out, spec, entries)
 
     document = {
@@ -114,9 +130,27 @@ def _checkpoint(settings: RunSettings, spec: ModelSpec, config: Any, schedule: A
 
 def _remove_unlisted(out: Path, spec: ModelSpec, entries: list[dict[str, Any]]) -> None:
     """``artifacts/<model>/`` holds exactly what the manifest lists: an artifact
-    left by an earlier run (another checkpoint, another format list) goes."""
+    (or its recipe or report) left by an earlier run goes."""
     listed = {e["file"] for e in entries}
-    for fmt in Format:
-        for path in out.glob(f"{spec.name}-*{fmt.suffix}"):
-            if path.name not in listed:
-                remove(path)
+    listed |= {e["quantization"][k] for e in entries if "quantization" in e
+               for k in ("recipe", "sensitivity") if e["quantization"].get(k)}
+    for path in out.glob(f"{spec.name}-*"):
+        if path.name not in listed:
+            remove(path)
+
+
+def _check_keep_float(recipe: Recipe, model: Any, spec: ModelSpec) -> None:
+    unknown = sorted(set(recipe.keep_float) - {layer.name for layer in model.layers})
+    if unknown:
+        raise ConfigError(f"--keep-float: {spec.name} has no layer {', '.join(unknown)} "
+                          "(a failed int8 artifact's .sensitivity.json lists the layer names)")
+
+
+def _calibration_json(calibration: CalibrationSet | None) -> dict[str, Any] | None:
+    if calibration is None:
+        return None
+    return {"sha256": calibration.sha256, "samples": len(calibration), "source": calibration.source}
+
+
+def _fp32_bytes(entries: list[dict[str, Any]], fmt: Format) -> int | None:
+    return next((e.get("bytes") for e in entries if e["format"] == fmt and e["precision"] == Precision.FP32), None)

@@ -25,7 +25,8 @@ def test_help_explains_every_command(capfd: pytest.CaptureFixture[str]) -> None:
     for command in ("list", "run", "train", "synth"):
         assert command in result.out
     run_help = invoke(capfd, "run", "--help").out
-    for option in ("--checkpoint", "--data", "--formats", "--preset", "--option", "--val-samples"):
+    for option in ("--checkpoint", "--data", "--formats", "--preset", "--option", "--val-samples", "--precisions",
+                   "--calibration-samples", "--calibration-data", "--keep-float", "--auto-mixed-precision"):
         assert option in run_help
 
 
@@ -146,6 +147,18 @@ CASES = {
                    r"nowhere: dataset folder not found"),
     "bad override": (lambda z, r: z.run_args("hourglass") + ["-o", "colour=red"], 12,
                      r"HourglassConfig has no field 'colour'"),
+    "precision no format builds": (lambda z, r: z.run_args("hourglass") + ["--formats", "tflite", "--precisions",
+                                                                            "fp32,w8"], 12,
+                                   r"--precisions: no chosen format builds w8 \(formats: tflite\)"),
+    "keep-float no such layer": (lambda z, r: z.run_args("hourglass") + ["--precisions", "int8", "--keep-float",
+                                                                          "stem_conv", "--keep-float", "nope"], 12,
+                                 r"--keep-float: hourglass has no layer nope"),
+    "calibration folder missing": (lambda z, r: z.run_args("hourglass") + ["--precisions", "int8",
+                                                                            "--calibration-data", str(r / "gone")],
+                                   13, r"gone: calibration folder not found"),
+    "calibration folder empty": (lambda z, r: (r / "empty").mkdir() or z.run_args("hourglass") + [
+                                 "--precisions", "int8", "--calibration-data", str(r / "empty")], 8,
+                                 r"empty: no .jpg, .jpeg, .png, .bmp, .webp image to calibrate on"),
 }
 
 
@@ -165,6 +178,8 @@ def test_bad_input_is_one_line_with_its_exit_code_and_leaves_nothing(
 def test_a_bad_option_is_a_usage_error(capfd: pytest.CaptureFixture[str]) -> None:
     result = invoke(capfd, "run", "hourglass", "--formats", "tflite,jpeg")
     assert result.code == 2 and "unknown format 'jpeg'" in result.err
+    result = invoke(capfd, "run", "hourglass", "--precisions", "fp32,int4")
+    assert result.code == 2 and "unknown precision 'int4'" in result.err
 
 
 def test_a_conversion_that_dies_half_way_leaves_no_file(

@@ -1,5 +1,10 @@
 """LiteRT (``ai_edge_litert``), the TFLite runtime phones run; not the deprecated
-``tf.lite.Interpreter``. Inputs and outputs are addressed by signature name."""
+``tf.lite.Interpreter``. Inputs and outputs are addressed by signature name.
+
+The runner speaks float: a full-integer model's input is quantized with the
+model's own (scale, zero point) and its integer outputs are dequantized, exactly
+as an app feeding it must, so the comparison sees what the app would see.
+"""
 
 from __future__ import annotations
 
@@ -19,15 +24,42 @@ class LiteRTRunner(Runner):
         self.path = path
         self.threads = threads
         self._runner: Any = None
+        self._inputs: dict[str, dict] = {}
+        self._outputs: dict[str, dict] = {}
 
     def activate(self) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
         self._runner = interpreter.get_signature_runner()
+        self._inputs = self._runner.get_input_details()
+        self._outputs = self._runner.get_output_details()
 
     def _infer(self, feed: Feed) -> Feed:
-        return {name: np.asarray(value) for name, value in self._runner(**feed).items()}
+        inputs = {name: quantize(value, self._inputs[name]) for name, value in feed.items()}
+        outputs = self._runner(**inputs)
+        return {name: dequantize(np.asarray(value), self._outputs[name]) for name, value in outputs.items()}
 
     def deactivate(self) -> None:
         self._runner = None
+
+
+def quantize(value: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return value.astype(dtype)
+    scale, zero_point = _parameters(detail)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(value / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
+    if value.dtype.kind == "f":
+        return value.astype(np.float32)
+    scale, zero_point = _parameters(detail)
+    return ((value.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def _parameters(detail: dict) -> tuple[float, int]:
+    params = detail["quantization_parameters"]
+    return float(params["scales"][0]), int(params["zero_points"][0])

@@ -1,0 +1,29 @@
+"""Which artifacts a run builds: formats x precisions, each format's defaults
+unless the user names precisions, fp32 first (the size ratios need it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from converters import CONVERTERS
+from models.errors import ConfigError
+from models.formats import Format, Precision
+
+
+@dataclass(frozen=True)
+class Target:
+    format: Format
+    precision: Precision
+
+
+def targets(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | None = None) -> tuple[Target, ...]:
+    chosen = []
+    for fmt in formats:
+        offered = CONVERTERS[fmt].defaults if precisions is None else precisions
+        chosen += [Target(fmt, p) for p in CONVERTERS[fmt].precisions if p in offered]
+    if precisions is not None:
+        unbuilt = [str(p) for p in precisions if not any(t.precision is p for t in chosen)]
+        if unbuilt:
+            raise ConfigError(f"--precisions: no chosen format builds {', '.join(unbuilt)} "
+                              f"(formats: {', '.join(map(str, formats))})")
+    return tuple(chosen)

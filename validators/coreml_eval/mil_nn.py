@@ -165,16 +165,9 @@ def upsample_bilinear(call: Call) -> np.ndarray:
     x = call["x"]
     sh, sw = float(call.scalar("scale_factor_height", 1)), float(call.scalar("scale_factor_width", 1))
     size = (int(np.floor(x.shape[-2] * sh)), int(np.floor(x.shape[-1] * sw)))
-    align = bool(call.scalar("align_corners", False))
-    half_pixel = bool(call.scalar("half_pixel_centers", not align)) if "half_pixel_centers" in call.values else False
-    if align:
-        mode = "STRICT_ALIGN_CORNERS"
-    elif half_pixel:
-        mode = "HALF_PIXEL"
-    elif (sh, sw) == (size[0] / x.shape[-2], size[1] / x.shape[-1]):
-        mode = "DEFAULT"
-    else:
-        raise UnsupportedOpError("op", call.op_type, f"fractional scale {sh}x{sw} without half-pixel centers")
+    align = bool(call.scalar("align_corners", True))
+    half_pixel = bool(call.scalar("half_pixel_centers", not align))  # iOS15 has no such input: !align_corners
+    mode = "STRICT_ALIGN_CORNERS" if align else "HALF_PIXEL" if half_pixel else "DEFAULT"
     return kernels.resize_bilinear(x, size, mode)
 
 

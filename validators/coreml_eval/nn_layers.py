@@ -141,6 +141,17 @@ def add_multiply(p: Any, inputs: Inputs) -> np.ndarray:
     return out
 
 
+@nn_layer("max", "min", "average")
+def reduce_inputs(p: Any, inputs: Inputs) -> np.ndarray:
+    """Elementwise over all inputs (the layer's params name which reduction)."""
+    name = p.DESCRIPTOR.name
+    if name == "MaxLayerParams":
+        return np.maximum.reduce(inputs)
+    if name == "MinLayerParams":
+        return np.minimum.reduce(inputs)
+    return np.mean(np.stack(inputs), axis=0)
+
+
 _BROADCAST = {
     "addBroadcastable": np.add, "subtractBroadcastable": np.subtract, "multiplyBroadcastable": np.multiply,
     "divideBroadcastable": np.true_divide, "maxBroadcastable": np.maximum, "minBroadcastable": np.minimum,

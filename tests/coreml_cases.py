@@ -24,11 +24,11 @@ class Flavour(StrEnum):
         return ".mlmodel" if self is Flavour.NN else ".mlpackage"
 
 
-def convert(model: Any, flavour: Flavour, out: Path, target: Any = None) -> Path:
+def convert(model: Any, flavour: Flavour, out: Path, target: Any = None, shape: tuple[int, ...] = SHAPE) -> Path:
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     import coremltools as ct
 
-    options: dict[str, Any] = {"source": "tensorflow", "inputs": [ct.TensorType(name="image", shape=SHAPE)]}
+    options: dict[str, Any] = {"source": "tensorflow", "inputs": [ct.TensorType(name="image", shape=shape)]}
     if flavour is Flavour.NN:
         options |= {"convert_to": "neuralnetwork", "minimum_deployment_target": ct.target.iOS14}
     else:

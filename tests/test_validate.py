@@ -64,10 +64,10 @@ def test_an_artifact_of_another_checkpoint_fails(zoo: TinyZoo, reference: Refere
     assert any("keypoint agreement" in f for f in result.failures)
 
 
-def test_core_ml_runs_here_in_the_reference_evaluator(tmp_path: Path) -> None:
+def test_core_ml_runs_here_and_a_missing_file_fails(reference: Reference, tmp_path: Path) -> None:
     runner = runner_for(tmp_path / "m.mlpackage")
     assert runner.runtime in ("coreml", "coreml-reference")
-    result = validate(tmp_path / "m.mlmodel", None, None)  # type: ignore[arg-type]
+    result = validate(tmp_path / "m.mlmodel", reference, models.get("hourglass").tolerances[Precision.FP32])
     assert result.status is Status.FAILED and "m.mlmodel: no such file" in result.failures[0]
 
 

@@ -225,6 +225,55 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
     console.step(f"all executed artifacts passed; manifest: {where}")
 
 
+@cli.command("validate")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--checkpoint", type=click.Path(path_type=Path), required=True,
+              help="The .keras checkpoint the artifact was converted from (loaded in Keras safe mode).")
+@click.option("--model", default=None, help="Zoo model. [default: from the file name, <model>-<precision>.<ext>]")
+@click.option("--precision", type=click.Choice([p.value for p in Precision]), default=None,
+              help="The artifact's precision. [default: from the file name]")
+@preset_option
+@override_option
+@data_option
+@click.option("--val-samples", type=click.IntRange(min=1), default=None,
+              help="Labelled val samples to validate on. [default: the schedule's val size]")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runtime threads for validation.")
+@seed_option
+@cache_option
+def validate_command(artifact: Path, checkpoint: Path, model: str | None, precision: str | None, preset: str,
+                     options: tuple[str, ...], data: Path | None, val_samples: int | None, threads: int,
+                     seed: int, cache: Path | None) -> None:
+    """Validate one existing ARTIFACT file again against the Keras checkpoint.
+
+    Runs the checks `posepipe run` runs (tensors, decoded keypoints, PCK) on the
+    val split. Core ML files run in Core ML on macOS and in the reference
+    evaluator elsewhere. A manifest beside the file that lists another sha256
+    fails it too. Exits 0 only when the artifact passed.
+    """
+    _quiet_libraries()
+    from pipeline.console import Console
+    from pipeline.errors import ChecksFailedError
+    from pipeline.revalidate import ValidateSettings, revalidate
+    from pipeline.run import default_cache
+    from pipeline.summary import print_summary
+
+    settings = ValidateSettings(
+        artifact=artifact, checkpoint=checkpoint, model=model,
+        precision=Precision(precision) if precision else None, preset=preset, overrides=_overrides(options),
+        data=data, cache=cache or default_cache(), val_samples=val_samples, threads=threads, seed=seed,
+    )
+    console = Console()
+    document = revalidate(settings, console)
+    print_summary(console, document)
+    validation = document["artifacts"][0]["validation"]
+    if validation["status"] == "failed":
+        for failure in validation["failures"]:
+            console.err.print(f"[red]FAILED[/] {artifact.name}: {failure}")
+        raise ChecksFailedError(f"{artifact.name} failed {len(validation['failures'])} check(s)")
+    console.step(f"{artifact.name}: passed ({validation['runtime']})")
+
+
 def _precisions(text: str | None) -> tuple[Precision, ...] | None:
     if text is None:
         return None

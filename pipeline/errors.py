@@ -10,6 +10,7 @@ from __future__ import annotations
 from calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
 from converters.base import ConversionError
 from models.errors import ConfigError, PosepipeError, UnknownModelError
+from validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
 from validators.runners.base import NotExecutableError
 
 
@@ -32,6 +33,18 @@ class ChecksFailedError(PosepipeError):
     exit_code = 10
 
 
+class ArtifactNotFoundError(PosepipeError):
+    """``posepipe validate`` was given a path with no file behind it."""
+
+    exit_code = 16
+
+
+class UnknownArtifactError(PosepipeError):
+    """A file whose name does not say its format (or precision) and model."""
+
+    exit_code = 17
+
+
 USAGE_EXIT_CODE = 2  # click's, for a bad option or argument
 INTERRUPTED_EXIT_CODE = 130
 
@@ -47,10 +60,15 @@ ERRORS: tuple[type[PosepipeError], ...] = (
     ConfigError,
     DatasetNotFoundError,
     NotExecutableError,
+    UnsupportedOpError,
+    ArtifactNotFoundError,
+    UnknownArtifactError,
+    UnreadableArtifactError,
 )
 
 __all__ = [
-    "ERRORS", "CheckpointError", "CheckpointMismatchError", "ChecksFailedError", "ConfigError",
+    "ERRORS", "ArtifactNotFoundError", "CheckpointError", "CheckpointMismatchError", "ChecksFailedError", "ConfigError",
     "ConversionError", "DatasetFormatError", "DatasetNotFoundError", "EmptyDatasetError",
-    "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownModelError",
+    "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownArtifactError", "UnknownModelError",
+    "UnreadableArtifactError", "UnsupportedOpError",
 ]

@@ -22,7 +22,7 @@ def artifacts_files(root: Path) -> list[str]:
 def test_help_explains_every_command(capfd: pytest.CaptureFixture[str]) -> None:
     result = invoke(capfd, "--help")
     assert result.code == 0
-    for command in ("list", "run", "train", "synth"):
+    for command in ("list", "run", "train", "synth", "validate"):
         assert command in result.out
     run_help = invoke(capfd, "run", "--help").out
     for option in ("--checkpoint", "--data", "--formats", "--preset", "--option", "--val-samples", "--precisions",
@@ -57,13 +57,12 @@ def test_a_tiny_run_converts_validates_and_writes_the_manifest(
         assert entry["bytes"] > 0 and entry["sha256"] == _sha(path)
         assert entry["inputs"] == [{"name": "image", "shape": [1, 64, 64, 3], "dtype": "float32"}]
         assert entry["outputs"][0]["name"] == "heatmaps"
-    for name in ("hourglass-fp32.tflite", "hourglass-fp32.onnx"):
+    for name in by_file:
         validation = by_file[name]["validation"]
         assert validation["status"] == "passed" and validation["samples"] == 16
         assert validation["task"]["agreement"] == 1.0
     for name in ("hourglass-fp32.mlpackage", "hourglass-fp32.mlmodel"):
-        assert by_file[name]["validation"]["status"] == "not-executed"
-        assert "needs macOS" in by_file[name]["validation"]["reason"]
+        assert by_file[name]["validation"]["runtime"] == "coreml-reference"
     assert "hourglass-fp32.tflite" in result.out and "passed" in result.out
     assert not [f for f in artifacts_files(in_tmp) if ".tmp-" in f]
 

@@ -23,6 +23,10 @@ def test_the_default_hourglass_learns_converts_and_passes(in_tmp: Path, capfd: p
     assert record["val_pck"] >= 0.70
     statuses = {a["file"]: a["validation"]["status"] for a in manifest["artifacts"]}
     assert statuses["hourglass-fp32.tflite"] == statuses["hourglass-fp32.onnx"] == "passed"
+    assert statuses["hourglass-fp32.mlpackage"] == statuses["hourglass-fp32.mlmodel"] == "passed"
+    core_ml = [a for a in manifest["artifacts"] if a["file"].endswith((".mlpackage", ".mlmodel"))]
+    runtimes = {a["validation"]["runtime"] for a in core_ml}
+    assert runtimes <= {"coreml", "coreml-reference"}
     audit = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "audit_manifest.py"),
                             "artifacts/hourglass/manifest.json"], capture_output=True, text=True, check=False)
     assert audit.returncode == 0, audit.stdout

@@ -16,7 +16,7 @@ from calibration.samples import load_top_down
 from converters import CONVERTERS, ConversionRequest
 from models.formats import Format, Precision
 from tests.harness import TinyZoo
-from validators.runners import NotExecutableError, runner_for
+from validators.runners import runner_for
 from validators.validate import Reference, Status, validate
 
 
@@ -64,11 +64,11 @@ def test_an_artifact_of_another_checkpoint_fails(zoo: TinyZoo, reference: Refere
     assert any("keypoint agreement" in f for f in result.failures)
 
 
-def test_core_ml_is_not_executed_here_and_says_why(tmp_path: Path) -> None:
-    with pytest.raises(NotExecutableError, match="converted, not executed: Core ML predict needs macOS"):
-        runner_for(tmp_path / "m.mlpackage")
-    result = validate(tmp_path / "m.mlmodel", None, None)  # type: ignore[arg-type]
-    assert result.status is Status.NOT_EXECUTED and "needs macOS" in result.reason
+def test_core_ml_runs_here_and_a_missing_file_fails(reference: Reference, tmp_path: Path) -> None:
+    runner = runner_for(tmp_path / "m.mlpackage")
+    assert runner.runtime in ("coreml", "coreml-reference")
+    result = validate(tmp_path / "m.mlmodel", reference, models.get("hourglass").tolerances[Precision.FP32])
+    assert result.status is Status.FAILED and "m.mlmodel: no such file" in result.failures[0]
 
 
 def test_runners_refuse_use_outside_their_block(zoo: TinyZoo, tmp_path: Path) -> None:

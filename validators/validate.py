@@ -13,6 +13,7 @@ import numpy as np
 from calibration.samples import SampleSet
 from models.spec import ModelSpec, Tolerance
 from validators.compare import OutputComparison, compare_names, compare_output
+from validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
 from validators.metrics import agreement, pck, torso_sizes
 from validators.runners import Feed, KerasRunner, NotExecutableError, Runner, runner_for
 
@@ -71,11 +72,17 @@ class Reference:
 
 
 def validate(path: Path, reference: Reference, tolerance: Tolerance, threads: int = 1) -> ValidationResult:
+    """One artifact's verdict. A file its runtime cannot load, or an op the Core ML
+    reference evaluator does not know, fails this artifact (never passes it) and
+    leaves the others to be validated."""
     try:
         runner = runner_for(path, threads)
     except NotExecutableError as error:
         return ValidationResult.not_executed(str(error))
-    return validate_with(runner, reference, tolerance)
+    try:
+        return validate_with(runner, reference, tolerance)
+    except (UnreadableArtifactError, UnsupportedOpError) as error:
+        return ValidationResult(Status.FAILED, runner.runtime, failures=(str(error),))
 
 
 def validate_with(runner: Runner, reference: Reference, tolerance: Tolerance) -> ValidationResult:

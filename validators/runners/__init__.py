@@ -6,22 +6,23 @@ from pathlib import Path
 
 from models.formats import Format
 from validators.runners.base import Feed, NotExecutableError, Runner
+from validators.runners.coreml import ComputeUnits, CoreMLRunner
 from validators.runners.keras import KerasRunner
 from validators.runners.litert import LiteRTRunner
 from validators.runners.onnxruntime import OnnxRuntimeRunner
 
 
 def runner_for(path: Path, threads: int = 1) -> Runner:
-    """The runner for an artifact file; NotExecutableError where none runs here."""
+    """The runner for an artifact file, by its format: Core ML files run in Core ML
+    on macOS and in the NumPy reference evaluator elsewhere."""
     fmt = Format.from_path(str(path))
     if fmt is Format.TFLITE:
         return LiteRTRunner(path, threads)
     if fmt is Format.ONNX:
         return OnnxRuntimeRunner(path, threads)
-    raise NotExecutableError(
-        f"{path.name}: converted, not executed: Core ML predict needs macOS and the "
-        "reference evaluator for Linux is not built yet"
-    )
+    if fmt in (Format.COREML, Format.COREML_NN):
+        return CoreMLRunner(path, threads)
+    raise NotExecutableError(f"{path.name}: no runner for {fmt}")
 
 
-__all__ = ["Feed", "KerasRunner", "NotExecutableError", "Runner", "runner_for"]
+__all__ = ["ComputeUnits", "CoreMLRunner", "Feed", "KerasRunner", "NotExecutableError", "Runner", "runner_for"]

@@ -1,0 +1,118 @@
+"""``posepipe validate``: one existing artifact file checked again against a
+Keras checkpoint on the val split, after the fact.
+
+A file can change after a run validated it (edited, re-exported, copied from
+elsewhere); this re-runs the same comparison ``posepipe run`` does, and, when a
+manifest beside the file lists it, says whether it is still the file listed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import models
+from calibration.coco import CocoKeypoints
+from calibration.samples import load_top_down
+from models.formats import Format, Precision
+from pipeline.checkpoint import load_checkpoint
+from pipeline.console import Console
+from pipeline.data import resolve_data, synth_config
+from pipeline.errors import ArtifactNotFoundError, UnknownArtifactError
+from pipeline.hashing import sha256_path, size_bytes
+from pipeline.manifest import validation_entry
+from validators.runners import runner_for
+from validators.validate import Reference, Status, ValidationResult, validate_with
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ValidateSettings:
+    artifact: Path
+    checkpoint: Path
+    model: str | None = None
+    precision: Precision | None = None
+    preset: str = "default"
+    overrides: tuple[tuple[str, str], ...] = ()
+    data: Path | None = None
+    cache: Path = Path(".cache/posepipe")
+    val_samples: int | None = None
+    threads: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What an artifact is, from its name ``<model>-<precision><suffix>`` unless
+    the user said otherwise."""
+
+    format: Format
+    model: str
+    precision: Precision
+
+
+def identify(path: Path, model: str | None = None, precision: Precision | None = None) -> Identity:
+    if not path.exists():
+        raise ArtifactNotFoundError(f"{path}: artifact not found")
+    try:
+        fmt = Format.from_path(str(path))
+    except ValueError as error:
+        raise UnknownArtifactError(str(error)) from None
+    stem = path.name[: -len(fmt.suffix)]
+    named_model, _, named_precision = stem.rpartition("-")
+    if precision is None:
+        try:
+            precision = Precision(named_precision)
+        except ValueError:
+            raise UnknownArtifactError(
+                f"{path.name}: cannot tell its precision from the name; pass --precision"
+            ) from None
+    return Identity(fmt, model or named_model or stem, precision)
+
+
+def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
+    """The summary document of one artifact: a manifest with one entry."""
+    identity = identify(settings.artifact, settings.model, settings.precision)
+    spec = models.get(identity.model)
+    config = spec.config(settings.preset, dict(settings.overrides))
+    schedule = spec.schedule_for(settings.preset)
+    model = load_checkpoint(settings.checkpoint, spec, config)
+    data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
+    val = load_top_down(CocoKeypoints.load(data.root, "val", len(spec.keypoints)), config.input_size,
+                        settings.val_samples or schedule.val_images)
+    reference = Reference.compute(model, spec, spec.make_decoder(config), val)
+    console.step(f"reference: keras, PCK@0.2 {reference.pck:.3f} on {len(val)} val samples")
+    tolerance = spec.tolerances.get(identity.precision)
+    if tolerance is None:
+        raise UnknownArtifactError(f"{spec.name} has no tolerance for {identity.precision}")
+    runner = runner_for(settings.artifact, settings.threads)
+    console.step(f"validate: {settings.artifact.name} with {runner.runtime}")
+    result = validate_with(runner, reference, tolerance)
+    sha256 = sha256_path(settings.artifact)
+    result = _against_manifest(settings.artifact, sha256, result)
+    entry = {"file": settings.artifact.name, "format": str(identity.format), "precision": str(identity.precision),
+             "bytes": size_bytes(settings.artifact), "sha256": sha256, "validation": validation_entry(result)}
+    return {"model": spec.name, "checkpoint": {"path": str(settings.checkpoint),
+                                               "sha256": sha256_path(settings.checkpoint)},
+            "reference": {"runtime": "keras", "pck": reference.pck}, "artifacts": [entry]}
+
+
+def _against_manifest(path: Path, sha256: str, result: ValidationResult) -> ValidationResult:
+    """A file that differs from the one its manifest lists fails: the manifest's
+    verdict was about other bytes."""
+    manifest = path.parent / MANIFEST
+    if not manifest.is_file():
+        return result
+    try:
+        listed = {a.get("file"): a for a in json.loads(manifest.read_text()).get("artifacts", [])}
+    except (ValueError, AttributeError):
+        return result
+    entry = listed.get(path.name)
+    if entry is None or entry.get("sha256") in (None, sha256):
+        return result
+    failure = f"{path.name}: sha256 differs from the one {manifest} lists; the file changed after that run"
+    return ValidationResult(Status.FAILED, result.runtime, result.samples, result.outputs, result.task,
+                            (*result.failures, failure), result.mean_inference_ms)

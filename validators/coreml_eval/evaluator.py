@@ -1,0 +1,36 @@
+"""The entry: a Core ML file in, something that runs feeds out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from models.formats import Format
+from validators.coreml_eval.errors import UnreadableArtifactError
+
+Feed = dict[str, np.ndarray]
+
+
+class Evaluator(Protocol):
+    output_names: tuple[str, ...]
+
+    def run(self, feed: Feed) -> Feed: ...
+
+
+def load_evaluator(path: Path) -> Evaluator:
+    """The reference evaluator for an .mlpackage (mlprogram) or .mlmodel
+    (neuralnetwork); UnsupportedOpError now, not mid-run, for an unknown op."""
+    if not path.exists():
+        raise UnreadableArtifactError(f"{path}: no such file")
+    fmt = Format.from_path(str(path))
+    if fmt is Format.COREML:
+        from validators.coreml_eval.program import MLProgramEvaluator
+
+        return MLProgramEvaluator(path)
+    if fmt is Format.COREML_NN:
+        from validators.coreml_eval.neuralnetwork import NeuralNetworkEvaluator
+
+        return NeuralNetworkEvaluator(path)
+    raise UnreadableArtifactError(f"{path.name}: not a Core ML file")

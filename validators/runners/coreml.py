@@ -1,0 +1,57 @@
+"""Core ML: the real runtime on macOS, the NumPy reference evaluator elsewhere.
+
+``runtime`` says which ran (``coreml`` or ``coreml-reference``) and goes into
+the manifest, so nobody mistakes a reference evaluation for the device's.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from validators.runners.base import Feed, Runner
+
+
+class ComputeUnits(StrEnum):
+    """Core ML's compute units on macOS; CPU_ONLY is the deterministic default."""
+
+    CPU_ONLY = "cpu_only"
+    ALL = "all"
+
+
+def real_runtime_available() -> bool:
+    return sys.platform == "darwin"
+
+
+class CoreMLRunner(Runner):
+    def __init__(self, path: Path, threads: int = 1, compute_units: ComputeUnits = ComputeUnits.CPU_ONLY,
+                 reference: bool | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.threads = threads  # the reference evaluator runs NumPy's own threads
+        self.compute_units = compute_units
+        self.reference = not real_runtime_available() if reference is None else reference
+        self.runtime = "coreml-reference" if self.reference else "coreml"
+        self._model: Any = None
+
+    def activate(self) -> None:
+        if self.reference:
+            from validators.coreml_eval import load_evaluator
+
+            self._model = load_evaluator(self.path)
+            return
+        import coremltools as ct
+
+        units = {ComputeUnits.CPU_ONLY: ct.ComputeUnit.CPU_ONLY, ComputeUnits.ALL: ct.ComputeUnit.ALL}
+        self._model = ct.models.MLModel(str(self.path), compute_units=units[self.compute_units])
+
+    def _infer(self, feed: Feed) -> Feed:
+        outputs = self._model.run(feed) if self.reference else self._model.predict(feed)
+        return {name: np.asarray(value, np.float32) for name, value in outputs.items()}
+
+    def deactivate(self) -> None:
+        self._model = None

@@ -8,11 +8,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+# every precision that builds on any OS (a8w8 calibrates through Core ML predict: macOS only)
+BENCH_PRECISIONS ?= fp32,fp16,int8,dynamic-int8,int16x8,w8,palette4,palette6,palette8
 
-.PHONY: convert test test-slow lint list clean help
+.PHONY: convert bench test test-slow lint list clean help
 
 help:
 	@echo "make convert MODEL=hourglass   train or reuse a checkpoint, convert, verify (artifacts/MODEL/)"
+	@echo "make bench MODEL=hourglass     every precision built, verified and timed: size, ratio, latency, PCK"
 	@echo "make test                      the test suite (tiny models)"
 	@echo "make test-slow                 the slow tests (full-size models)"
 	@echo "make lint                      ruff"
@@ -26,6 +29,11 @@ $(STAMP): pyproject.toml
 
 convert: $(STAMP)
 	$(BIN)/posepipe run $(MODEL) $(ARGS)
+
+# The run's exit status is kept for last, so a failed check still gets its numbers printed.
+bench: $(STAMP)
+	$(BIN)/posepipe run $(MODEL) --precisions $(BENCH_PRECISIONS) $(ARGS); status=$$?; \
+	$(BIN)/posepipe bench $(MODEL) --json artifacts/$(MODEL)/bench.json && exit $$status
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)

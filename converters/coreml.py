@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from converters.base import ConversionError, ConversionRequest, Signature, TensorInfo, batch_one
 from converters.recipe import PALETTE_BITS
 from models.formats import Format, Precision
@@ -40,16 +38,15 @@ class CoreMLConverter:
         model = batch_one(request)
         options: dict[str, Any] = {
             "source": "tensorflow",
-            # float32 at the edges at every precision (iOS 16 targets default to float16 I/O)
-            "inputs": [ct.TensorType(name=request.spec.input.name, shape=request.input_shape, dtype=np.float32)],
+            "inputs": [ct.TensorType(name=request.spec.input.name, shape=request.input_shape)],
         }
         precision = request.precision
         if self.format is Format.COREML:
             options |= {
-                "outputs": [ct.TensorType(dtype=np.float32) for _ in request.output_names],
                 "convert_to": "mlprogram",
-                # compressed weights are constexpr ops, which need iOS 16
-                "minimum_deployment_target": ct.target.iOS15 if precision.value.startswith("fp") else ct.target.iOS16,
+                # iOS 15 keeps float32 I/O; compressing weights lifts the file to iOS 16
+                # (constexpr ops) and keeps that I/O
+                "minimum_deployment_target": ct.target.iOS15,
                 "compute_precision": ct.precision.FLOAT32 if precision is Precision.FP32 else ct.precision.FLOAT16,
             }
         else:

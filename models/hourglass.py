@@ -89,7 +89,7 @@ SPEC = ModelSpec(
     topology=Topology.TOP_DOWN,
     build=build,
     default=HourglassConfig(),
-    tiny=HourglassConfig(input_size=(64, 64), width=0.5, channels=16, depth=2, expansion=2, growth=1.5),
+    tiny=HourglassConfig(input_size=(64, 64), width=0.5, channels=16, depth=2, expansion=2, growth=1.0),
     input=InputSpec(),
     outputs=(OutputSpec("heatmaps", OutputKind.HEATMAPS, STRIDE),),
     keypoints=COCO_17,

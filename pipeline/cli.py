@@ -164,7 +164,7 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
               help="Input type of the full-integer TFLite model (uint8 takes camera pixels as they come).")
 @click.option("--int8-output", type=click.Choice([t.value for t in IntegerIO]), default="int8",
               show_default=True, help="Output type of the full-integer TFLite model.")
-@click.option("--onnx-calibration", type=click.Choice([m.value for m in CalibrationMethod]), default="minmax",
+@click.option("--onnx-calibration", type=click.Choice([m.value for m in CalibrationMethod]), default="percentile",
               show_default=True, help="How ONNX Runtime turns calibration activations into int8 ranges.")
 @click.option("--per-channel/--per-tensor", default=True, show_default=True,
               help="ONNX int8 weight scales per output channel or per tensor.")
@@ -272,6 +272,28 @@ def validate_command(artifact: Path, checkpoint: Path, model: str | None, precis
             console.err.print(f"[red]FAILED[/] {artifact.name}: {failure}")
         raise ChecksFailedError(f"{artifact.name} failed {len(validation['failures'])} check(s)")
     console.step(f"{artifact.name}: passed ({validation['runtime']})")
+
+
+@cli.command("bench")
+@model_argument
+@click.option("--out", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True,
+              help="Artifacts root of the run to measure (its OUT/<model>/manifest.json).")
+@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Timed invokes per artifact, after 5 warm-up ones.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Runtime threads.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="Also write the rows to this JSON file.")
+def bench_command(model: str, out: Path, runs: int, threads: int, json_out: Path | None) -> None:
+    """Measure every artifact of MODEL's last run: size, size ratio to fp32, host
+    latency (median, p90), PCK@0.2 and its delta from the manifest."""
+    _quiet_libraries()
+    from pipeline.atomic import write_json
+    from pipeline.bench import bench
+    from pipeline.console import Console
+
+    rows = bench(out / model / "manifest.json", Console(), runs=runs, threads=threads)
+    if json_out is not None:
+        write_json(json_out, rows)
 
 
 def _precisions(text: str | None) -> tuple[Precision, ...] | None:

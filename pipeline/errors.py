@@ -45,6 +45,12 @@ class UnknownArtifactError(PosepipeError):
     exit_code = 17
 
 
+class ManifestError(PosepipeError):
+    """``posepipe bench`` found no manifest of a run to measure."""
+
+    exit_code = 19
+
+
 USAGE_EXIT_CODE = 2  # click's, for a bad option or argument
 INTERRUPTED_EXIT_CODE = 130
 
@@ -58,6 +64,7 @@ ERRORS: tuple[type[PosepipeError], ...] = (
     ConversionError,
     ChecksFailedError,
     ConfigError,
+    ManifestError,
     DatasetNotFoundError,
     NotExecutableError,
     UnsupportedOpError,

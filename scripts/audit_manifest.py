@@ -91,7 +91,10 @@ def run_artifact(path: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
         from ai_edge_litert.interpreter import Interpreter
 
         runner = Interpreter(model_path=str(path)).get_signature_runner()
-        outputs = [runner(image=x[None]) for x in inputs]
+        details = runner.get_input_details()["image"]
+        outputs = [runner(image=_to_integer(x[None], details)) for x in inputs]
+        out_details = runner.get_output_details()
+        outputs = [{k: _to_float(v, out_details[k]) for k, v in o.items()} for o in outputs]
     else:
         import onnxruntime
 
@@ -99,6 +102,23 @@ def run_artifact(path: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
         names = [o.name for o in session.get_outputs()]
         outputs = [dict(zip(names, session.run(names, {"image": x[None]}), strict=True)) for x in inputs]
     return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+
+
+def _to_integer(x: np.ndarray, details: dict) -> np.ndarray:
+    """A full-integer model's input, quantized with the file's own scale and zero point."""
+    dtype = np.dtype(details["dtype"])
+    if dtype.kind == "f":
+        return x.astype(dtype)
+    (scale,), (zero,) = details["quantization_parameters"]["scales"], details["quantization_parameters"]["zero_points"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _to_float(y: np.ndarray, details: dict) -> np.ndarray:
+    if y.dtype.kind == "f":
+        return y.astype(np.float32)
+    (scale,), (zero,) = details["quantization_parameters"]["scales"], details["quantization_parameters"]["zero_points"]
+    return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
 def close(a: float, b: float, rel: float = 0.05, abs_: float = 1e-6) -> bool:

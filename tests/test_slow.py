@@ -24,6 +24,12 @@ def test_the_default_hourglass_learns_converts_and_passes(in_tmp: Path, capfd: p
     statuses = {a["file"]: a["validation"]["status"] for a in manifest["artifacts"]}
     assert statuses["hourglass-fp32.tflite"] == statuses["hourglass-fp32.onnx"] == "passed"
     assert statuses["hourglass-fp32.mlpackage"] == statuses["hourglass-fp32.mlmodel"] == "passed"
+    by_file = {a["file"]: a for a in manifest["artifacts"]}
+    int8 = by_file["hourglass-int8.tflite"]
+    assert int8["quantization"]["size_ratio"] <= 0.30 and int8["validation"]["task"]["pck_delta"] >= -1.0
+    for name in ("hourglass-fp16.tflite", "hourglass-int8.tflite", "hourglass-fp16.onnx", "hourglass-int8.onnx",
+                 "hourglass-fp16.mlpackage", "hourglass-w8.mlpackage"):
+        assert statuses[name] == "passed", by_file[name]["validation"]
     core_ml = [a for a in manifest["artifacts"] if a["file"].endswith((".mlpackage", ".mlmodel"))]
     runtimes = {a["validation"]["runtime"] for a in core_ml}
     assert runtimes <= {"coreml", "coreml-reference"}

@@ -2,7 +2,7 @@
 
 Each format's own debugger measures it (TFLite's QuantizationDebugger, ONNX
 Runtime's qdq_loss_debug); both name tensors by the TensorFlow op path
-(``hourglass_1/hg4_up_project_1/Conv2D``), which maps back to the Keras layer the
+(``model_1/up_project_1/Conv2D``), which maps back to the Keras layer the
 user can name in ``--keep-float``.
 """
 

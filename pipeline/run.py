@@ -66,6 +66,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     schedule = spec.schedule_for(settings.preset)
     if settings.epochs is not None:
         schedule = replace(schedule, epochs=settings.epochs)
+    chosen = targets(settings.formats, settings.precisions)  # a bad choice fails before any work
     out = settings.out / spec.name
     clean_temporaries(out)
     data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
@@ -77,7 +78,6 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     reference = Reference.compute(model, spec, decoder, val)
     console.step(f"reference: keras, PCK@0.2 {reference.pck:.3f} on {len(val)} val samples")
 
-    chosen = targets(settings.formats, settings.precisions)
     _check_keep_float(settings.recipe, model, spec)
     calibration = None
     if any(t.precision.calibrated for t in chosen):

@@ -13,8 +13,8 @@ from tests.harness import TinyZoo, invoke, read_manifest
 
 def test_bench_times_every_artifact_of_the_last_run(zoo: TinyZoo, in_tmp: Path,
                                                     capfd: pytest.CaptureFixture[str]) -> None:
-    assert invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite,onnx,coreml-nn",
-                  "--precisions", "fp32,fp16").code == 0
+    run = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite,onnx,coreml-nn", "--precisions", "fp32,fp16")
+    assert run.code in (0, 10), run.err  # the tiny model's flat heatmaps may fail fp16 agreement: still timed
     result = invoke(capfd, "bench", "hourglass", "--runs", "3", "--json", "bench.json")
     assert result.code == 0, result.err
     rows = {r["file"]: r for r in json.loads((in_tmp / "bench.json").read_text())}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -89,6 +89,7 @@ class Converter(Protocol):
         """Read the inputs and outputs back from a written artifact."""
 
 
+@runtime_checkable
 class Debuggable(Protocol):
     """A converter that can say where its int8 model's error grows."""
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from converters import CONVERTERS, ConversionRequest
+from converters.base import Debuggable
 from converters.sensitivity import Sensitivity
 from models.formats import Format, Precision
 from pipeline.atomic import remove, write_json
@@ -79,7 +80,7 @@ def _attempt(request: ConversionRequest, fmt: Format, stage: Stage) -> Outcome:
 
 def _failed_int8(outcome: Outcome) -> bool:
     return (outcome.artifact.precision is Precision.INT8 and outcome.result is not None
-            and outcome.result.status is Status.FAILED and hasattr(CONVERTERS[outcome.artifact.format], "sensitivity"))
+            and outcome.result.status is Status.FAILED and isinstance(CONVERTERS[outcome.artifact.format], Debuggable))
 
 
 def _sensitivity(request: ConversionRequest, fmt: Format, outcome: Outcome, stage: Stage,
@@ -88,9 +89,11 @@ def _sensitivity(request: ConversionRequest, fmt: Format, outcome: Outcome, stag
     console.step(f"sensitivity: {outcome.artifact.path.name} failed; measuring error per layer")
     name = stage.reference.spec.input.name
     probe = [{name: x[None]} for x in stage.reference.inputs[:PROBE_SAMPLES]]
+    converter = CONVERTERS[fmt]
+    assert isinstance(converter, Debuggable)  # _failed_int8 checked it
     try:
         with captured(stage.logs / f"{outcome.artifact.path.name}.sensitivity.log"):
-            sensitivity = CONVERTERS[fmt].sensitivity(request, probe)  # type: ignore[attr-defined]
+            sensitivity = converter.sensitivity(request, probe)
     except Exception as error:  # the debuggers are experimental APIs
         console.warn(f"no sensitivity report for {outcome.artifact.path.name}: {type(error).__name__}: {error}")
         return None

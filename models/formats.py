@@ -58,13 +58,12 @@ class Precision(StrEnum):
         """Whether building it needs a calibration set."""
         return self in (Precision.INT8, Precision.INT16X8, Precision.A8W8)
 
-    @property
-    def quantized(self) -> bool:
-        return self is not Precision.FP32
-
     @classmethod
-    def from_file_name(cls, name: str) -> Precision:
-        """``hourglass-dynamic-int8.tflite`` -> DYNAMIC_INT8; ValueError otherwise."""
-        stem = name.split(".", 1)[0]
-        _, _, precision = stem.partition("-")
-        return cls(precision)
+    def split_stem(cls, stem: str) -> tuple[str, Precision]:
+        """``hourglass-dynamic-int8`` -> ("hourglass", DYNAMIC_INT8), the inverse of
+        the ``<model>-<precision>`` file naming. The longest precision that ends the
+        stem wins, so ``int8`` does not steal ``dynamic-int8``; ValueError if none does."""
+        for precision in sorted(cls, key=lambda p: -len(p.value)):
+            if stem.endswith(f"-{precision.value}"):
+                return stem[: -len(precision.value) - 1], precision
+        raise ValueError(f"{stem}: the name does not end in -<precision>")

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import models
-from calibration.coco import CocoKeypoints
-from calibration.samples import load_top_down
 from models.formats import Format, Precision
 from pipeline.checkpoint import load_checkpoint
 from pipeline.console import Console
@@ -23,8 +21,9 @@ from pipeline.data import resolve_data, synth_config
 from pipeline.errors import ArtifactNotFoundError, UnknownArtifactError
 from pipeline.hashing import sha256_path, size_bytes
 from pipeline.manifest import validation_entry
+from pipeline.reference import val_reference
 from validators.runners import runner_for
-from validators.validate import Reference, Status, ValidationResult, validate_with
+from validators.validate import Status, ValidationResult, validate_with
 
 MANIFEST = "manifest.json"
 
@@ -62,15 +61,15 @@ def identify(path: Path, model: str | None = None, precision: Precision | None =
     except ValueError as error:
         raise UnknownArtifactError(str(error)) from None
     stem = path.name[: -len(fmt.suffix)]
-    named_model, _, named_precision = stem.rpartition("-")
-    if precision is None:
-        try:
-            precision = Precision(named_precision)
-        except ValueError:
+    try:
+        named_model, named_precision = Precision.split_stem(stem)
+    except ValueError:
+        if precision is None:
             raise UnknownArtifactError(
                 f"{path.name}: cannot tell its precision from the name; pass --precision"
             ) from None
-    return Identity(fmt, model or named_model or stem, precision)
+        named_model, named_precision = stem, precision
+    return Identity(fmt, model or named_model, precision or named_precision)
 
 
 def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
@@ -81,13 +80,8 @@ def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
     schedule = spec.schedule_for(settings.preset)
     model = load_checkpoint(settings.checkpoint, spec, config)
     data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
-    val = load_top_down(CocoKeypoints.load(data.root, "val", len(spec.keypoints)), config.input_size,
-                        settings.val_samples or schedule.val_images)
-    reference = Reference.compute(model, spec, spec.make_decoder(config), val)
-    console.step(f"reference: keras, PCK@0.2 {reference.pck:.3f} on {len(val)} val samples")
-    tolerance = spec.tolerances.get(identity.precision)
-    if tolerance is None:
-        raise UnknownArtifactError(f"{spec.name} has no tolerance for {identity.precision}")
+    reference, _ = val_reference(model, spec, config, data, settings.val_samples or schedule.val_images, console)
+    tolerance = spec.tolerances[identity.precision]  # every spec has one per precision
     runner = runner_for(settings.artifact, settings.threads)
     console.step(f"validate: {settings.artifact.name} with {runner.runtime}")
     result = validate_with(runner, reference, tolerance)

@@ -11,9 +11,7 @@ from typing import Any
 
 import models
 from calibration.calibset import CalibrationSet
-from calibration.coco import CocoKeypoints
 from calibration.preprocess import PADDING
-from calibration.samples import load_top_down
 from converters import ConversionRequest
 from converters.recipe import Recipe
 from models.errors import ConfigError
@@ -29,8 +27,8 @@ from pipeline.hashing import sha256_path
 from pipeline.manifest import SCHEMA, artifact_entry, passed, quantization_entry, write_manifest
 from pipeline.matrix import targets
 from pipeline.produce import Stage, produce
+from pipeline.reference import val_reference
 from pipeline.versions import tool_versions
-from validators.validate import Reference
 
 MANIFEST = "manifest.json"
 
@@ -72,11 +70,8 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
     checkpoint, model = _checkpoint(settings, spec, config, schedule, data, console)
 
-    val_set = CocoKeypoints.load(data.root, "val", len(spec.keypoints))
-    val = load_top_down(val_set, config.input_size, settings.val_samples or schedule.val_images)
-    decoder = spec.make_decoder(config)
-    reference = Reference.compute(model, spec, decoder, val)
-    console.step(f"reference: keras, PCK@0.2 {reference.pck:.3f} on {len(val)} val samples")
+    reference, val_set = val_reference(model, spec, config, data, settings.val_samples or schedule.val_images,
+                                       console)
 
     _check_keep_float(settings.recipe, model, spec)
     calibration = None
@@ -104,9 +99,9 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         "input": {**asdict(spec.input), "size": list(config.input_size), "crop_padding": PADDING},
         "outputs": [{"name": o.name, "kind": str(o.kind), "stride": o.stride} for o in spec.outputs],
         "keypoints": {"names": list(spec.keypoints.names), "skeleton": [list(e) for e in spec.keypoints.skeleton]},
-        "decoder": decoder.name,
+        "decoder": reference.decoder.name,
         "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": val_set.split,
-                 "val_samples": len(val)},
+                 "val_samples": len(reference.samples)},
         "reference": {"runtime": "keras", "pck": reference.pck},
         "passed": passed(entries),
         "artifacts": entries,

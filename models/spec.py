@@ -133,6 +133,10 @@ class ModelSpec:
     tiny_schedule: TrainSchedule
     tolerances: Mapping[Precision, Tolerance]
     input: InputSpec = field(default_factory=InputSpec)
+    # Latency budgets: target name (validators/targets.py, e.g. "host-cpu-1t",
+    # "pixel5-cpu-4t") -> the p50 milliseconds every artifact run or estimated on
+    # that target must meet. A target without a budget is measured and reported only.
+    budgets: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.outputs]
@@ -143,6 +147,9 @@ class ModelSpec:
         missing = [str(p) for p in Precision if p not in self.tolerances]
         if missing:  # an artifact is never validated without a bound
             raise ValueError(f"{self.name}: no tolerance for {', '.join(missing)}")
+        bad = [f"{t}={ms}" for t, ms in self.budgets.items() if not ms > 0]
+        if bad:
+            raise ValueError(f"{self.name}: budgets must be positive milliseconds: {', '.join(bad)}")
 
     def config(self, preset: str = "default", overrides: Mapping[str, str] | None = None) -> Any:
         """The named preset ('default' or 'tiny') with string overrides applied."""

@@ -154,3 +154,21 @@ def test_no_phone_is_a_stated_reason(tmp_path: Path, monkeypatch: pytest.MonkeyP
         AdbTarget(None, "bm").check()
     with pytest.raises(AdbUnavailable, match="printed no timing summary"):
         parse("error: could not open model\n")
+
+
+def _profile_json(*by_type: tuple[str, float]) -> dict:
+    ops = [{"op_type": t, "ms": ms, "layers": f"layer_{i}", "name": f"layer_{i}"} for i, (t, ms) in enumerate(by_type)]
+    return {"total_ms": sum(ms for _, ms in by_type), "by_type": [{"op_type": t, "ms": ms, "count": 1}
+                                                                  for t, ms in by_type], "top_ops": ops}
+
+
+def test_a_slower_tflite_file_is_blamed_on_the_kind_of_op_that_costs_it() -> None:
+    from pipeline.bench import _responsible
+
+    lite = _profile_json(("TRANSPOSE_CONV", 9.0), ("CONV_2D", 3.0), ("DEPTHWISE_CONV_2D", 1.0))
+    ort = _profile_json(("Conv", 4.2), ("ConvTranspose", 1.5))
+    assert _responsible(lite, ort) | {"tflite_top_ops": None} == {
+        "op_kind": "transposed conv", "tflite_ms": 9.0, "onnxruntime_ms": 1.5, "tflite_profile_ms": 13.0,
+        "onnxruntime_profile_ms": 5.7, "tflite_top_ops": None}
+    even = _profile_json(("CONV_2D", 4.0), ("MAX_POOL_2D", 0.2))
+    assert _responsible(even, _profile_json(("Conv", 4.1)))["op_kind"] is None  # 0.2 ms is no explanation

@@ -68,6 +68,30 @@ class Profile:
                 "unprofiled": list(self.unprofiled)}
 
 
+# The same arithmetic under each runtime's op names, so two profiles can be set side by side.
+_KINDS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "conv", "Conv": "conv", "QLinearConv": "conv",
+          "TRANSPOSE_CONV": "transposed conv", "ConvTranspose": "transposed conv",
+          "FULLY_CONNECTED": "matmul", "MatMul": "matmul", "Gemm": "matmul", "QLinearMatMul": "matmul"}
+
+
+def kind_of(op_type: str) -> str:
+    return _KINDS.get(op_type, op_type.lower().replace("_", ""))
+
+
+def excess(slow: dict[str, Any], fast: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(op kind, ms in ``slow``, ms in ``fast``), two profiles' ``to_json()`` set
+    side by side, the kind ``slow`` spends most extra time on first: the kind of op
+    that makes one runtime slower than another."""
+    def totals(p: dict[str, Any]) -> dict[str, float]:
+        found: dict[str, float] = defaultdict(float)
+        for row in p["by_type"]:
+            found[kind_of(row["op_type"])] += row["ms"]
+        return found
+
+    a, b = totals(slow), totals(fast)
+    return sorted(((k, a.get(k, 0.0), b.get(k, 0.0)) for k in set(a) | set(b)), key=lambda r: r[2] - r[1])
+
+
 def profile(path: Path, threads: int = 1, runs: int = OP_RUNS) -> Profile:
     fmt = Format.from_path(str(path))
     if fmt is Format.TFLITE:

@@ -8,7 +8,7 @@ one-op model (its constant inputs and quantization kept, its other inputs made
 model inputs; an fp16 file's weight DEQUANTIZE travels with the op reading it)
 and timed alone in the same interpreter, XNNPACK and threads as the whole model.
 The parts' sum (``total_ms``) can be set against the whole model's p50 to see how
-far they explain it: 6.8 against 7.1 ms for the default fp32 hourglass, since
+far they explain it: 6.8 against 7.1 ms for the default fp32 model here, since
 XNNPACK fuses nothing across ops that the converter had not already fused.
 """
 

@@ -17,7 +17,7 @@ from models.formats import Format, Precision
 from models.spec import ModelSpec
 from pipeline.console import Console
 from validators.adb import AdbTarget, AdbUnavailable
-from validators.latency import BenchSettings, Timing, measure, time_runner
+from validators.latency import BenchSettings, Timing, measure, seeded_input, time_runner
 from validators.macs import ModelCost
 from validators.profile import profile
 from validators.runners import KerasRunner, NotExecutableError, runner_for
@@ -97,9 +97,7 @@ def reference_latency(model: Any, input_name: str, shape: tuple[int, ...], cost:
                       settings: BenchSettings) -> dict[str, Any]:
     """The Keras model itself, one image per call, TensorFlow's own threading: the
     denominator of each artifact's speed-up."""
-    import numpy as np
-
-    feed = {input_name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    feed = {input_name: seeded_input(shape)}
     timing = time_runner(lambda: KerasRunner(model), feed, 0, settings)
     return _timed(timing, cost, None) | {"threads": "tensorflow-default"}
 

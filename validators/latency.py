@@ -52,7 +52,7 @@ class Timing:
 def measure(path: Path, input_name: str, shape: tuple[int, ...], threads: int = 1,
             settings: BenchSettings = BenchSettings()) -> Timing:
     """An artifact file in the runtime of its format."""
-    return time_runner(lambda: runner_for(path, threads), {input_name: _input(shape)}, threads, settings)
+    return time_runner(lambda: runner_for(path, threads), {input_name: seeded_input(shape)}, threads, settings)
 
 
 def time_runner(make: Callable[[], Runner], feed: dict[str, np.ndarray], threads: int,
@@ -84,5 +84,6 @@ def _timed(runner: Runner, feed: dict[str, np.ndarray], settings: BenchSettings)
     return [first, *runner.inference_times]
 
 
-def _input(shape: tuple[int, ...]) -> np.ndarray:
+def seeded_input(shape: tuple[int, ...]) -> np.ndarray:
+    """The one fixed input every timing feeds, so figures compare across runs."""
     return np.random.default_rng(0).standard_normal(shape).astype(np.float32)

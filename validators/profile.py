@@ -18,6 +18,7 @@ import copy
 import json
 import re
 import tempfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,8 +229,6 @@ def _empty(model: Any) -> Any:
 
 
 def _median_invoke_ms(interpreter: Any, runs: int) -> float:
-    import time
-
     times = []
     for _ in range(runs):
         start = time.perf_counter()

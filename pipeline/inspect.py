@@ -8,19 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from converters import CONVERTERS
-from models.formats import Format
-from pipeline.errors import ArtifactNotFoundError, UnknownArtifactError
 from pipeline.hashing import sha256_path, size_bytes
+from pipeline.revalidate import artifact_format
 from validators.coreml_eval.errors import UnreadableArtifactError
 
 
 def inspect_artifact(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ArtifactNotFoundError(f"{path}: artifact not found")
-    try:
-        fmt = Format.from_path(str(path))
-    except ValueError as error:
-        raise UnknownArtifactError(str(error)) from None
+    fmt = artifact_format(path)
     converter = CONVERTERS[fmt]
     try:
         signature, embedded = converter.signature(path), converter.read_metadata(path)

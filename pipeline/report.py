@@ -62,7 +62,7 @@ def render(manifest: dict[str, Any], drawn: Overlays) -> str:
     model = escape(manifest["model"])
     status = "passed" if manifest.get("passed") else "failed"
     target = _chart_target(manifest)
-    latency_label = f"p50 ms, {target}" if target else "mean ms, validation on this host"
+    latency_label = f"ms on {target}" if target else "mean ms, validation on this host"
     body = [
         f"<h1>posepipe report: {model} <span class='badge {status}'>{status}</span></h1>",
         f"<p class='meta'>{escape(_summary(manifest))}</p>",
@@ -101,10 +101,19 @@ def _chart_target(manifest: dict[str, Any]) -> str | None:
     return PREFERRED_TARGET if PREFERRED_TARGET in targets else (targets[0] if targets else None)
 
 
+def figure_ms(block: dict[str, Any] | None) -> float | None:
+    """A latency block's headline figure: p50 measured on the host, the estimate
+    for a device estimate, the mean a phone's benchmark reports (its ``statistic``)."""
+    if not block:
+        return None
+    value = block.get("figure_ms", block.get("p50_ms"))
+    return float(value) if value is not None else None
+
+
 def _latency(entry: dict[str, Any], target: str | None) -> tuple[float, str] | None:
     if target is not None:
-        block = (entry.get("latency") or {}).get("targets", {}).get(target) or {}
-        return (float(block["p50_ms"]), target) if block.get("p50_ms") is not None else None
+        figure = figure_ms((entry.get("latency") or {}).get("targets", {}).get(target))
+        return (figure, target) if figure is not None else None
     validation = entry["validation"]
     if validation.get("mean_inference_ms") is None or validation.get("runtime") in UNTIMED_RUNTIMES:
         return None
@@ -117,7 +126,7 @@ HEADERS = ("artifact", "format", "precision", "size", "runtime", "max |err|", "m
 
 def _table(manifest: dict[str, Any]) -> str:
     targets = _targets(manifest)
-    head = "".join(f"<th>{h}</th>" for h in (*HEADERS, *(f"{t} p50 / budget ms" for t in targets),
+    head = "".join(f"<th>{h}</th>" for h in (*HEADERS, *(f"{t} ms / budget" for t in targets),
                                              "budget", "status", "failures"))
     rows = [_row(entry, targets) for entry in manifest["artifacts"]]
     return f"<table id='artifacts'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -153,15 +162,17 @@ def _row(entry: dict[str, Any], targets: list[str]) -> str:
 
 
 def _latency_cell(block: dict[str, Any] | None) -> str:
-    if not block or block.get("p50_ms") is None:
-        reason = (block or {}).get("status", "-")
-        return f"<td class='none'>{escape(str(reason))}</td>"
+    figure = figure_ms(block)
+    if block is None or figure is None:
+        status, reason = (block or {}).get("status", "-"), (block or {}).get("reason", "")
+        return f"<td class='none' title='{escape(str(reason))}'>{escape(str(status))}</td>"
     budget = block.get("budget_ms")
-    text = f"{block['p50_ms']:.2f}" + (f" / {budget:g}" if budget is not None else "")
-    if block.get("kind") == "estimated":
-        text += " (est.)"
+    text = f"{figure:.2f}" + (f" / {budget:g}" if budget is not None else "")
+    text += {"estimated": " (est.)"}.get(block.get("kind", ""), "")
+    if block.get("statistic") == "mean":
+        text += " (mean)"
     css = {"pass": "pass", "fail": "fail"}.get(block.get("status", ""), "none")
-    title = escape(str(block.get("basis", block.get("kind", ""))))
+    title = escape(str(block.get("basis") or f"{block.get('kind', '')} {block.get('statistic', '')}".strip()))
     return f"<td class='{css}' title='{title}'>{escape(text)}</td>"
 
 

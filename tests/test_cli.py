@@ -198,7 +198,8 @@ def test_a_conversion_that_dies_half_way_leaves_no_file(
     result = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite,onnx")
     assert result.code == 9
     assert "hourglass-fp32.tflite: conversion failed: tflite: RuntimeError: killed mid-write" in result.err
-    assert artifacts_files(in_tmp) == ["hourglass", "hourglass/hourglass-fp32.onnx", "hourglass/manifest.json"]
+    assert artifacts_files(in_tmp) == ["hourglass", "hourglass/hourglass-fp32.onnx", "hourglass/manifest.json",
+                                      "hourglass/report.html"]
     manifest = read_manifest(in_tmp, "hourglass")
     assert manifest["passed"] is False
     assert manifest["artifacts"][0]["validation"]["status"] == "failed"

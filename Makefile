@@ -10,11 +10,16 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 # every precision that builds on any OS (a8w8 calibrates through Core ML predict: macOS only)
 BENCH_PRECISIONS ?= fp32,fp16,int8,dynamic-int8,int16x8,w8,palette4,palette6,palette8
+# Debian packages the tests use: headless Chromium renders the report, shellcheck
+# checks the workflow's run: scripts under actionlint. Installed when missing.
+SYSTEM_PACKAGES := chromium shellcheck
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: convert bench test test-slow lint list clean help
+.PHONY: convert artifacts bench test test-slow lint list clean help system-packages
 
 help:
 	@echo "make convert MODEL=hourglass   train or reuse a checkpoint, convert, verify (artifacts/MODEL/)"
+	@echo "make artifacts                 make convert for every zoo model, then artifacts/index.json"
 	@echo "make bench MODEL=hourglass     every precision built, verified, timed per target, profiled (budgets reported)"
 	@echo "make test                      the test suite (tiny models)"
 	@echo "make test-slow                 the slow tests (full-size models)"
@@ -30,6 +35,14 @@ $(STAMP): pyproject.toml
 convert: $(STAMP)
 	$(BIN)/posepipe run $(MODEL) $(ARGS)
 
+# Every model is converted even when one fails; the index lists what was built and
+# the exit status says whether everything passed.
+artifacts: $(STAMP)
+	status=0; for model in $$($(BIN)/posepipe list --names); do \
+		$(BIN)/posepipe run $$model $(ARGS) || status=1; \
+	done; \
+	$(BIN)/posepipe index && exit $$status
+
 # The run's exit status is kept for last, so a failed check still gets its numbers printed.
 # Budgets are reported, not enforced, here: bench measures every precision, including
 # ones built to be looked at rather than shipped (int16x8 runs reference kernels on x86).
@@ -38,8 +51,18 @@ bench: $(STAMP)
 	$(BIN)/posepipe run $(MODEL) --precisions $(BENCH_PRECISIONS) --budgets-report-only $(ARGS); status=$$?; \
 	$(BIN)/posepipe bench $(MODEL) --budgets-report-only --json artifacts/$(MODEL)/bench.json && exit $$status
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q $(ARGS)
+
+system-packages:
+	@missing=""; for package in $(SYSTEM_PACKAGES); do \
+		command -v $$package >/dev/null || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow $(ARGS)

@@ -18,6 +18,8 @@ from models.spec import ModelSpec
 if TYPE_CHECKING:
     import keras
 
+    from converters.metadata import ArtifactMetadata, Embedded
+
 
 class ConversionError(PosepipeError):
     """A converter failed, or was asked for something it cannot make."""
@@ -87,6 +89,12 @@ class Converter(Protocol):
 
     def signature(self, path: Path) -> Signature:
         """Read the inputs and outputs back from a written artifact."""
+
+    def embed(self, path: Path, metadata: ArtifactMetadata) -> None:
+        """Write ``metadata`` into the artifact at ``path``, in place."""
+
+    def read_metadata(self, path: Path) -> Embedded:
+        """What the artifact says about itself."""
 
 
 @runtime_checkable

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from converters import coreml_metadata
 from converters.base import ConversionError, ConversionRequest, Signature, TensorInfo, batch_one
+from converters.metadata import ArtifactMetadata, Embedded
 from converters.recipe import PALETTE_BITS
 from models.formats import Format, Precision
 
@@ -60,6 +62,12 @@ class CoreMLConverter:
         except Exception as error:
             raise ConversionError(f"{self.format}: {request.spec.name}: {str(error).splitlines()[0]}") from error
         _describe_outputs(mlmodel, model, self.format).save(str(out))
+
+    def embed(self, path: Path, metadata: ArtifactMetadata) -> None:
+        coreml_metadata.embed(path, metadata)
+
+    def read_metadata(self, path: Path) -> Embedded:
+        return coreml_metadata.read(path)
 
     def signature(self, path: Path) -> Signature:
         spec = _coremltools().utils.load_spec(str(path))

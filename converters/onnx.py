@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from converters import onnx_metadata
 from converters.base import ConversionError, ConversionRequest, Signature, TensorInfo, batch_one
+from converters.metadata import ArtifactMetadata, Embedded
 from converters.recipe import CalibrationMethod
 from converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
 from models.formats import Format, Precision
@@ -74,6 +76,12 @@ class OnnxConverter:
             if layer and tensor in errors and "xmodel_err" in errors[tensor]:
                 rows.append(LayerError(layer, tensor, float(errors[tensor]["xmodel_err"])))
         return Sensitivity("SQNR dB, float vs int8 model", Worse.LOWER, tuple(rows))
+
+    def embed(self, path: Path, metadata: ArtifactMetadata) -> None:
+        onnx_metadata.embed(path, metadata)
+
+    def read_metadata(self, path: Path) -> Embedded:
+        return onnx_metadata.read(path)
 
     def signature(self, path: Path) -> Signature:
         import onnx

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from converters import tflite_metadata
 from converters.base import ConversionError, ConversionRequest, Signature, TensorInfo, batch_one
+from converters.metadata import ArtifactMetadata, Embedded
 from converters.recipe import IntegerIO
 from converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
 from models.formats import Format, Precision
@@ -51,6 +53,12 @@ class TFLiteConverter:
             if layer and scale > 0:
                 rows.append(LayerError(layer, tensor, float(np.sqrt(stats["mean_squared_error"])) / scale))
         return Sensitivity("rmse / scale", Worse.HIGHER, tuple(rows))
+
+    def embed(self, path: Path, metadata: ArtifactMetadata) -> None:
+        tflite_metadata.embed(path, metadata)
+
+    def read_metadata(self, path: Path) -> Embedded:
+        return tflite_metadata.read(path)
 
     def signature(self, path: Path) -> Signature:
         from ai_edge_litert.interpreter import Interpreter

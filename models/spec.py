@@ -137,6 +137,11 @@ class ModelSpec:
     # "pixel5-cpu-4t") -> the p50 milliseconds every artifact run or estimated on
     # that target must meet. A target without a budget is measured and reported only.
     budgets: Mapping[str, float] = field(default_factory=dict)
+    # What every artifact says it is (embedded metadata): the model's version, to
+    # bump when its architecture or training changes what its outputs mean, and the
+    # licence its files ship under (posepipe trains its own weights: the project's).
+    version: str = "1.0"
+    license: str = "Apache-2.0"
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.outputs]

@@ -13,6 +13,7 @@ import click
 from converters.recipe import CalibrationMethod, IntegerIO, Recipe
 from models.errors import PosepipeError
 from models.formats import Format, Precision
+from pipeline.cli_artifacts import COMMANDS
 from validators.targets import DEFAULT_TARGETS, KNOWN
 
 FORMATS = [f.value for f in Format]
@@ -128,7 +129,8 @@ def cli() -> None:
 
 
 @cli.command("list")
-def list_models() -> None:
+@click.option("--names", is_flag=True, help="Only the model names, one a line (for scripts and CI matrices).")
+def list_models(names: bool) -> None:
     """Show the model zoo: input size, parameters, MACs, keypoints, outputs, budgets."""
     _quiet_libraries()
     from rich.table import Table
@@ -137,6 +139,9 @@ def list_models() -> None:
     from pipeline.console import Console
     from validators.macs import count
 
+    if names:
+        click.echo("\n".join(models.names()))
+        return
     table = Table(title="posepipe model zoo (default config)")
     for column in ("model", "input", "params", "GMAC", "keypoints", "outputs", "budgets (p50 ms)", "seed", "summary"):
         table.add_column(column)
@@ -379,6 +384,10 @@ def _judge_budgets(console: Any, breaches: list[str], enforce: bool, where: Any)
     if breaches and enforce:
         more = f" (and {len(breaches) - 1} more)" if len(breaches) > 1 else ""
         raise BudgetExceededError(f"{breaches[0]}{more}; see {where}")
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def _precisions(text: str | None) -> tuple[Precision, ...] | None:

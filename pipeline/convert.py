@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from converters import CONVERTERS, ConversionError, ConversionRequest, Signature
+from converters.metadata import ArtifactMetadata
 from models.formats import Format, Precision
 from pipeline.atomic import atomic_path, remove
 from pipeline.hashing import sha256_path, size_bytes
@@ -35,10 +36,12 @@ def artifact_path(out: Path, model: str, fmt: Format, precision: Precision) -> P
     return out / f"{model}-{precision}{fmt.suffix}"
 
 
-def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path) -> Built | Failed:
+def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path,
+          metadata: ArtifactMetadata | None = None) -> Built | Failed:
     """Convert, or record why not; a failed conversion leaves no file behind,
     not even the one an earlier run made. The converter's own output goes to
-    ``logs/<artifact>.log``."""
+    ``logs/<artifact>.log``. ``metadata`` is embedded before the file takes its
+    name, so the digest is of the file as shipped."""
     converter = CONVERTERS[fmt]
     final = artifact_path(out, request.spec.name, fmt, request.precision)
     log = logs / f"{final.name}.log"
@@ -48,6 +51,8 @@ def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path) -> Bui
             raise ConversionError(f"{fmt} cannot be built at {request.precision}")
         with atomic_path(final) as temp, captured(log):
             converter.convert(request, temp)
+            if metadata is not None:
+                converter.embed(temp, metadata.for_artifact(fmt, request.precision, converter.signature(temp)))
     except ConversionError as error:
         remove(final)
         return Failed(final, fmt, request.precision, str(error))

@@ -58,6 +58,36 @@ class ManifestError(PosepipeError):
     exit_code = 19
 
 
+class SourceError(PosepipeError):
+    """``posepipe pull``: the source (URL or folder) or its index.json cannot be read."""
+
+    exit_code = 20
+
+
+class NotInIndexError(PosepipeError):
+    """``posepipe pull``: the index lists no artifact of that model, format and precision."""
+
+    exit_code = 21
+
+
+class UnsafePathError(PosepipeError):
+    """``posepipe pull``: an index entry whose path would leave the artifacts root."""
+
+    exit_code = 22
+
+
+class FailedArtifactError(PosepipeError):
+    """``posepipe pull``: the artifact failed validation (pass --allow-failed to take it anyway)."""
+
+    exit_code = 23
+
+
+class IntegrityError(PosepipeError):
+    """``posepipe pull``: the fetched bytes are not the ones the index lists (sha256 or size)."""
+
+    exit_code = 24
+
+
 USAGE_EXIT_CODE = 2  # click's, for a bad option or argument
 INTERRUPTED_EXIT_CODE = 130
 
@@ -79,12 +109,18 @@ ERRORS: tuple[type[PosepipeError], ...] = (
     ArtifactNotFoundError,
     UnknownArtifactError,
     UnreadableArtifactError,
+    SourceError,
+    NotInIndexError,
+    UnsafePathError,
+    FailedArtifactError,
+    IntegrityError,
 )
 
 __all__ = [
     "ERRORS", "ArtifactNotFoundError", "BudgetExceededError",
     "CheckpointError", "CheckpointMismatchError", "ChecksFailedError", "ConfigError",
-    "ConversionError", "DatasetFormatError", "DatasetNotFoundError", "EmptyDatasetError",
+    "ConversionError", "DatasetFormatError", "DatasetNotFoundError", "EmptyDatasetError", "FailedArtifactError",
+    "IntegrityError", "NotInIndexError", "SourceError", "UnsafePathError",
     "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownArtifactError", "UnknownModelError",
     "UnreadableArtifactError", "UnsupportedOpError",
 ]

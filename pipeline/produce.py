@@ -10,6 +10,7 @@ from typing import Any
 
 from converters import CONVERTERS, ConversionRequest
 from converters.base import Debuggable
+from converters.metadata import ArtifactMetadata
 from converters.sensitivity import Sensitivity
 from models.formats import Format, Precision
 from pipeline.atomic import remove, write_json
@@ -42,6 +43,7 @@ class Stage:
     threads: int
     auto_mixed_precision: bool
     calibration: dict[str, Any] | None  # sha256, samples, source of the set int8 files were calibrated on
+    metadata: ArtifactMetadata | None = None  # embedded in every file, completed per artifact
 
 
 def produce(request: ConversionRequest, fmt: Format, stage: Stage, console: Console) -> Outcome:
@@ -67,7 +69,7 @@ def sensitivity_path(artifact: Path) -> Path:
 
 
 def _attempt(request: ConversionRequest, fmt: Format, stage: Stage) -> Outcome:
-    artifact = build(request, fmt, stage.out, stage.logs)
+    artifact = build(request, fmt, stage.out, stage.logs, stage.metadata)
     result = None
     if isinstance(artifact, Built):
         tolerance = request.spec.tolerances[request.precision]

@@ -53,13 +53,18 @@ class Identity:
     precision: Precision
 
 
-def identify(path: Path, model: str | None = None, precision: Precision | None = None) -> Identity:
+def artifact_format(path: Path) -> Format:
+    """The format of an existing artifact file, by its suffix."""
     if not path.exists():
         raise ArtifactNotFoundError(f"{path}: artifact not found")
     try:
-        fmt = Format.from_path(str(path))
+        return Format.from_path(str(path))
     except ValueError as error:
         raise UnknownArtifactError(str(error)) from None
+
+
+def identify(path: Path, model: str | None = None, precision: Precision | None = None) -> Identity:
+    fmt = artifact_format(path)
     stem = path.name[: -len(fmt.suffix)]
     try:
         named_model, named_precision = Precision.split_stem(stem)

@@ -23,12 +23,14 @@ from pipeline.checkpoint import RECORD_FILE, Checkpoint, load_checkpoint, traine
 from pipeline.console import Console
 from pipeline.convert import artifact_path
 from pipeline.data import Data, resolve_data, synth_config
+from pipeline.describe import model_metadata
 from pipeline.hashing import sha256_path
 from pipeline.latency import LatencyOptions, LatencyPlan, artifact_latency, breaches, plan, reference_latency
 from pipeline.manifest import SCHEMA, artifact_entry, passed, quantization_entry, write_manifest
 from pipeline.matrix import targets
 from pipeline.produce import Stage, produce
 from pipeline.reference import val_reference
+from pipeline.report import write_report
 from pipeline.versions import tool_versions
 from validators.macs import ModelCost, count
 
@@ -83,7 +85,8 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         calibration = calibration_set(spec, config.input_size, data, settings.cache, console,
                                       settings.calibration_samples, settings.calibration_data, settings.seed)
     stage = Stage(out, settings.cache / "logs" / spec.name, reference, settings.threads,
-                  settings.auto_mixed_precision, _calibration_json(calibration))
+                  settings.auto_mixed_precision, _calibration_json(calibration),
+                  model_metadata(spec, config, checkpoint.sha256, reference.decoder.name))
     entries: list[dict[str, Any]] = []
     for target in chosen:
         console.step(f"convert: {artifact_path(out, spec.name, target.format, target.precision).name}")
@@ -99,6 +102,8 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     document = {
         "schema": SCHEMA,
         "model": spec.name,
+        "version": spec.version,
+        "license": spec.license,
         "preset": settings.preset,
         "config": asdict(config),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -117,6 +122,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         "tools": tool_versions(),
     }
     write_manifest(out / MANIFEST, document)
+    write_report(out / MANIFEST, console, reference=reference)
     return document
 
 

@@ -10,10 +10,11 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ["CI"] = "true"  # plain console lines, no live progress, in every test
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.harness import TinyZoo
+from tests.harness import TinyZoo, invoke
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +32,21 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in an empty folder, with the cache outside it (artifacts/ must start empty)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(zoo: TinyZoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny fp32 run of every format, shared by the tests that read what a run
+    leaves (metadata, inspect, report, index, pull); the folder holding artifacts/."""
+    root = tmp_path_factory.mktemp("tiny-run")
+    capfd = _NoCapture()
+    result = invoke(capfd, *zoo.run_args("hourglass"), "--out", str(root / "artifacts"))  # type: ignore[arg-type]
+    assert result.code == 0, result.err
+    return root
+
+
+class _NoCapture:
+    """``invoke`` without pytest's capture (a session fixture cannot take capfd)."""
+
+    def readouterr(self) -> SimpleNamespace:
+        return SimpleNamespace(out="", err="(see the captured stderr)")

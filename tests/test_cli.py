@@ -22,7 +22,7 @@ def artifacts_files(root: Path) -> list[str]:
 def test_help_explains_every_command(capfd: pytest.CaptureFixture[str]) -> None:
     result = invoke(capfd, "--help")
     assert result.code == 0
-    for command in ("list", "run", "train", "synth", "validate"):
+    for command in ("list", "run", "train", "synth", "validate", "inspect", "report", "index", "pull"):
         assert command in result.out
     run_help = invoke(capfd, "run", "--help").out
     for option in ("--checkpoint", "--data", "--formats", "--preset", "--option", "--val-samples", "--precisions",
@@ -43,17 +43,16 @@ def test_list_shows_the_zoo(capfd: pytest.CaptureFixture[str]) -> None:
 
 
 def test_a_tiny_run_converts_validates_and_writes_the_manifest(
-        zoo: TinyZoo, in_tmp: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    result = invoke(capfd, *zoo.run_args("hourglass"))
-    assert result.code == 0, result.err
-    manifest = read_manifest(in_tmp, "hourglass")
+        zoo: TinyZoo, tiny_run: Path, in_tmp: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The session's shared tiny run (conftest.tiny_run), then a narrower run over a copy of it."""
+    manifest = read_manifest(tiny_run, "hourglass")
     assert manifest["passed"] is True and manifest["model"] == "hourglass"
     assert manifest["checkpoint"]["sha256"] == _sha(zoo.checkpoint("hourglass"))
     by_file = {a["file"]: a for a in manifest["artifacts"]}
     assert sorted(by_file) == ["hourglass-fp32.mlmodel", "hourglass-fp32.mlpackage",
                                "hourglass-fp32.onnx", "hourglass-fp32.tflite"]
     for name, entry in by_file.items():
-        path = in_tmp / "artifacts" / "hourglass" / name
+        path = tiny_run / "artifacts" / "hourglass" / name
         assert entry["bytes"] > 0 and entry["sha256"] == _sha(path)
         assert entry["inputs"] == [{"name": "image", "shape": [1, 64, 64, 3], "dtype": "float32"}]
         assert entry["outputs"][0]["name"] == "heatmaps"
@@ -63,16 +62,20 @@ def test_a_tiny_run_converts_validates_and_writes_the_manifest(
         assert validation["task"]["agreement"] == 1.0
     for name in ("hourglass-fp32.mlpackage", "hourglass-fp32.mlmodel"):
         assert by_file[name]["validation"]["runtime"] == "coreml-reference"
-    assert "hourglass-fp32.tflite" in result.out and "passed" in result.out
-    assert not [f for f in artifacts_files(in_tmp) if ".tmp-" in f]
+    assert not [f for f in artifacts_files(tiny_run) if ".tmp-" in f]
+    listed = sorted(p.name for p in (tiny_run / "artifacts" / "hourglass").iterdir())
+    assert listed == sorted(["manifest.json", "report.html", *by_file])
 
     audit = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "audit_manifest.py"),
-                            "artifacts/hourglass/manifest.json"], capture_output=True, text=True, check=False)
+                            str(tiny_run / "artifacts/hourglass/manifest.json")],
+                           capture_output=True, text=True, check=False)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "audit: manifest agrees" in audit.stdout
 
+    shutil.copytree(tiny_run / "artifacts", in_tmp / "artifacts")
     narrower = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "onnx")
     assert narrower.code == 0
+    assert "hourglass-fp32.onnx" in narrower.out and "passed" in narrower.out
     assert [f for f in artifacts_files(in_tmp) if "fp32" in f] == ["hourglass/hourglass-fp32.onnx"]
 
 
@@ -195,7 +198,8 @@ def test_a_conversion_that_dies_half_way_leaves_no_file(
     result = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite,onnx")
     assert result.code == 9
     assert "hourglass-fp32.tflite: conversion failed: tflite: RuntimeError: killed mid-write" in result.err
-    assert artifacts_files(in_tmp) == ["hourglass", "hourglass/hourglass-fp32.onnx", "hourglass/manifest.json"]
+    assert artifacts_files(in_tmp) == ["hourglass", "hourglass/hourglass-fp32.onnx", "hourglass/manifest.json",
+                                      "hourglass/report.html"]
     manifest = read_manifest(in_tmp, "hourglass")
     assert manifest["passed"] is False
     assert manifest["artifacts"][0]["validation"]["status"] == "failed"

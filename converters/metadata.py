@@ -1,0 +1,160 @@
+"""The metadata every artifact carries, so an app team can feed a file and read
+its outputs from the file alone: keypoints and skeleton, the input's size, colour
+order, normalisation (and integer quantization), each output's layout and stride,
+the decoder, the model, its checkpoint and the posepipe that made it.
+
+One document, written by each format in its own place (TFLite: a metadata buffer
+in the flatbuffer; ONNX: ``metadata_props`` and ``doc_string``; Core ML: the
+model description and ``user_defined_metadata``). Every format stores string
+pairs, so :meth:`ArtifactMetadata.props` flattens the document (structured values
+as JSON) and :func:`parse_props` turns the pairs back into the document.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from converters.base import Signature, TensorInfo
+
+SCHEMA = "posepipe.artifact-metadata/1"
+SCHEMA_KEY = "posepipe_schema"
+STRUCTURED = ("keypoints", "skeleton", "input", "outputs")  # JSON-valued props
+AUTHOR = "posepipe"
+
+
+@dataclass(frozen=True)
+class InputMeta:
+    """The image input: what an app must do to camera pixels before feeding them."""
+
+    name: str
+    size: tuple[int, int]  # (height, width)
+    layout: str
+    color: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop_padding: float | None  # top-down: the person box grown by this factor
+    shape: tuple[int, ...] = ()
+    dtype: str = "float32"
+    quantization: dict[str, float] | None = None  # integer input: real = scale * (q - zero_point)
+
+    def describe(self) -> str:
+        h, w = self.size
+        mean, std = _per_channel(self.mean), _per_channel(self.std)
+        text = f"{self.color} image {h}x{w}, {self.layout} {self.dtype}, normalised (pixel - {mean}) / {std}"
+        if self.crop_padding:
+            text += f"; a person box grown {self.crop_padding:g}x, aspect kept"
+        if self.quantization:
+            text += (f"; integer input q = round(normalised / {self.quantization['scale']:.6g})"
+                     f" + {self.quantization['zero_point']}")
+        return text
+
+
+@dataclass(frozen=True)
+class OutputMeta:
+    """One named output: its meaning, grid stride and memory layout."""
+
+    name: str
+    kind: str
+    stride: int
+    layout: str = "NHWC"
+    shape: tuple[int, ...] = ()
+    dtype: str = "float32"
+    quantization: dict[str, float] | None = None  # integer output: real = scale * (q - zero_point)
+
+    def describe(self, keypoints: int) -> str:
+        shape = "x".join(str(d) for d in self.shape)
+        text = f"{self.kind} at stride {self.stride}, {self.layout} {shape} {self.dtype}, channels in keypoint order"
+        text += f" ({keypoints} keypoints)"
+        if self.quantization:
+            text += f"; real = {self.quantization['scale']:.6g} * (q - {self.quantization['zero_point']})"
+        return text
+
+
+@dataclass(frozen=True)
+class ArtifactMetadata:
+    model: str
+    version: str
+    summary: str
+    format: str
+    precision: str
+    license: str
+    posepipe_version: str
+    checkpoint_sha256: str
+    decoder: str
+    topology: str
+    keypoints: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
+    input: InputMeta
+    outputs: tuple[OutputMeta, ...]
+    author: str = AUTHOR
+
+    def for_artifact(self, fmt: str, precision: str, signature: Signature) -> ArtifactMetadata:
+        """This model's document for one written file."""
+        return replace(self, format=str(fmt), precision=str(precision)).with_signature(signature)
+
+    def with_signature(self, signature: Signature) -> ArtifactMetadata:
+        """Shapes, dtypes and integer quantization as the written file has them
+        (only the file knows an int8 input's scale and zero point)."""
+        (image,) = [t for t in signature.inputs if t.name == self.input.name] or [None]
+        tensors = {t.name: t for t in signature.outputs}
+        inp = self.input if image is None else replace(self.input, **_tensor_fields(image))
+        outputs = tuple(replace(o, **_tensor_fields(tensors[o.name])) if o.name in tensors else o
+                        for o in self.outputs)
+        return replace(self, input=inp, outputs=outputs)
+
+    @property
+    def description(self) -> str:
+        """One line for a model's short description field."""
+        return (f"{self.model} {self.version} ({self.precision} {self.format}): {self.summary}; "
+                f"{len(self.keypoints)} keypoints, decoder {self.decoder}. Made by posepipe {self.posepipe_version}.")
+
+    def output_descriptions(self) -> dict[str, str]:
+        return {o.name: o.describe(len(self.keypoints)) for o in self.outputs}
+
+    def to_json(self) -> dict[str, Any]:
+        """The document as plain JSON types (tuples become lists)."""
+        return {SCHEMA_KEY: SCHEMA, **json.loads(json.dumps(asdict(self)))}
+
+    def props(self) -> dict[str, str]:
+        """The document as string pairs, structured values as compact JSON."""
+        return {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+                for k, v in self.to_json().items()}
+
+
+def parse_props(props: dict[str, str]) -> dict[str, Any]:
+    """String pairs read back from a file -> the metadata document; keys that are
+    not posepipe's are kept as they are, under ``other``."""
+    if props.get(SCHEMA_KEY) != SCHEMA:
+        return {"other": dict(props)} if props else {}
+    fields = {f for f in ArtifactMetadata.__dataclass_fields__} | {SCHEMA_KEY}
+    document: dict[str, Any] = {}
+    for key, value in props.items():
+        if key in fields:
+            document[key] = json.loads(value) if key in STRUCTURED else value
+    other = {k: v for k, v in props.items() if k not in fields}
+    return document | ({"other": other} if other else {})
+
+
+def _per_channel(values: tuple[float, ...]) -> str:
+    """One number when every channel shares it, else ``(r, g, b)``."""
+    if len(set(values)) == 1:
+        return f"{values[0]:g}"
+    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
+
+
+def _tensor_fields(tensor: TensorInfo) -> dict[str, Any]:
+    quantization = None
+    if tensor.quantization:
+        quantization = {"scale": tensor.quantization[0], "zero_point": tensor.quantization[1]}
+    return {"shape": tuple(tensor.shape), "dtype": tensor.dtype, "quantization": quantization}
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """What a file says about itself: posepipe's document (empty when the file has
+    none) and the format's own descriptive fields (description, author, ...)."""
+
+    document: dict[str, Any]
+    fields: dict[str, Any]

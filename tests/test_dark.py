@@ -34,7 +34,7 @@ def test_dark_is_clearly_the_most_accurate_on_sub_cell_gaussians() -> None:
 
 @pytest.mark.parametrize("logits", [False, True])
 def test_an_unbiased_target_decodes_back_to_its_keypoint(logits: bool) -> None:
-    keypoint = np.array([[[37.3, 22.9, 2.0], [10.6, 41.2, 2.0]]], np.float32)  # input pixels, off the cell grid
+    keypoint = np.array([[[37.3, 22.9, 2.0], [30.6, 41.2, 2.0]]], np.float32)  # px, off the grid and border
     encoder = HeatmapEncoder("h", STRIDE, (16, 16), SIGMA, Centre.UNBIASED)
     heatmap = encoder.encode(keypoint)["h"]
     if logits:  # a spatial-softmax model's output: log-likelihoods up to a constant

@@ -15,7 +15,7 @@ BENCH_PRECISIONS ?= fp32,fp16,int8,dynamic-int8,int16x8,w8,palette4,palette6,pal
 
 help:
 	@echo "make convert MODEL=hourglass   train or reuse a checkpoint, convert, verify (artifacts/MODEL/)"
-	@echo "make bench MODEL=hourglass     every precision built, verified and timed: size, ratio, latency, PCK"
+	@echo "make bench MODEL=hourglass     every precision built, verified, timed per target, profiled (budgets reported)"
 	@echo "make test                      the test suite (tiny models)"
 	@echo "make test-slow                 the slow tests (full-size models)"
 	@echo "make lint                      ruff"
@@ -31,9 +31,12 @@ convert: $(STAMP)
 	$(BIN)/posepipe run $(MODEL) $(ARGS)
 
 # The run's exit status is kept for last, so a failed check still gets its numbers printed.
+# Budgets are reported, not enforced, here: bench measures every precision, including
+# ones built to be looked at rather than shipped (int16x8 runs reference kernels on x86).
+# `make convert` enforces them.
 bench: $(STAMP)
-	$(BIN)/posepipe run $(MODEL) --precisions $(BENCH_PRECISIONS) $(ARGS); status=$$?; \
-	$(BIN)/posepipe bench $(MODEL) --json artifacts/$(MODEL)/bench.json && exit $$status
+	$(BIN)/posepipe run $(MODEL) --precisions $(BENCH_PRECISIONS) --budgets-report-only $(ARGS); status=$$?; \
+	$(BIN)/posepipe bench $(MODEL) --budgets-report-only --json artifacts/$(MODEL)/bench.json && exit $$status
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)

@@ -19,7 +19,7 @@ from keras import layers
 
 from models import losses
 from models.blocks import channel_attention, functional, scaled, separable, submodel
-from models.budgets import from_host
+from models.budgets import budgets
 from models.coords import CoordinateDecoder, CoordinateEncoder
 from models.errors import ConfigError
 from models.heatmaps import HeatmapDecoder, HeatmapEncoder
@@ -201,5 +201,6 @@ SPEC = ModelSpec(
     tiny_schedule=TrainSchedule(epochs=4, batch_size=8, learning_rate=2e-3, train_images=48, val_images=16,
                                 stages=_stages(2, 2)),
     tolerances=DEFAULT_TOLERANCES,
-    budgets=from_host(21.9, 9.6),  # measured fp32 TFLite p50 ms, 1 and 2 threads (models/budgets.py)
+    # host p50 1t, 2t (measured), pixel5, rpi4 fp32 estimates (ms): models/budgets.py
+    budgets=budgets(21.9, 9.6, 7.4, 31.3),
 )

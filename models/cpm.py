@@ -18,7 +18,7 @@ from keras import layers
 
 from models import losses
 from models.blocks import conv_bn_relu6, functional, heads, inverted_residual, scaled, submodel
-from models.budgets import from_host
+from models.budgets import budgets
 from models.errors import ConfigError
 from models.heatmaps import HeatmapDecoder, HeatmapEncoder
 from models.keypoints import COCO_17
@@ -140,5 +140,6 @@ SPEC = ModelSpec(
     schedule=TrainSchedule(epochs=5, batch_size=16, learning_rate=4e-3, train_images=2400, val_images=200),
     tiny_schedule=TrainSchedule(epochs=3, batch_size=8, learning_rate=2e-3, train_images=48, val_images=16),
     tolerances=DEFAULT_TOLERANCES,
-    budgets=from_host(31.7, 19.0),  # measured fp32 TFLite p50 ms, 1 and 2 threads (models/budgets.py)
+    # host p50 1t, 2t (measured), pixel5, rpi4 fp32 estimates (ms): models/budgets.py
+    budgets=budgets(31.7, 19.0, 14.2, 59.8),
 )

@@ -13,6 +13,7 @@ import click
 from converters.recipe import CalibrationMethod, IntegerIO, Recipe
 from models.errors import PosepipeError
 from models.formats import Format, Precision
+from validators.targets import DEFAULT_TARGETS, KNOWN
 
 FORMATS = [f.value for f in Format]
 PRECISIONS = [p.value for p in Precision]
@@ -54,6 +55,65 @@ cache_option = click.option("--cache", type=click.Path(path_type=Path), default=
 epochs_option = click.option("--epochs", type=click.IntRange(min=1), default=None,
                              help="Training epochs instead of the model's default schedule.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed for data and training.")
+LATENCY_OPTIONS = (
+    click.option("--targets", "latency_targets", default=",".join(DEFAULT_TARGETS), show_default=True,
+                 help=f"Latency targets: measured on this host or estimated on a named device; known: "
+                      f"{', '.join(KNOWN)}."),
+    click.option("--budget", "budgets", multiple=True, metavar="TARGET=MS",
+                 help="A p50 budget in milliseconds for a target, over the model's own (repeatable)."),
+    click.option("--budgets-report-only", is_flag=True,
+                 help="Record budget breaches in the manifest but do not fail on them."),
+    click.option("--device", default=None, metavar="adb[:SERIAL]",
+                 help="Also time .tflite files on an attached Android phone (target adb-cpu-4t); skipped with "
+                      "the reason when no phone is ready."),
+    click.option("--benchmark-model", default=None, metavar="PATH",
+                 help="LiteRT's benchmark_model for the phone: a file here to push, or a path on the phone."),
+    click.option("--bench-runs", type=click.IntRange(min=1), default=50, show_default=True,
+                 help="Timed invokes per artifact and target."),
+    click.option("--bench-warmup", type=click.IntRange(min=0), default=1, show_default=True,
+                 help="Warm-up invokes after the first, not timed."),
+    click.option("--bench-max-secs", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+                 help="Stop the timed invokes of one artifact and target after this long (at least one runs)."),
+    click.option("--profile/--no-profile", "profile_ops", default=True, show_default=True,
+                 help="Profile every .tflite and .onnx file op by op (top ops in the manifest)."),
+)
+
+
+def latency_options(command: Any) -> Any:
+    for option in reversed(LATENCY_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _latency(latency_targets: str, budgets: tuple[str, ...], budgets_report_only: bool, device: str | None,
+             benchmark_model: str | None, bench_runs: int, bench_warmup: int, bench_max_secs: float,
+             profile_ops: bool) -> Any:
+    from pipeline.latency import LatencyOptions
+    from validators.adb import device_from_option
+    from validators.latency import BenchSettings
+
+    names = tuple(dict.fromkeys(t.strip() for t in latency_targets.split(",") if t.strip()))
+    unknown = [n for n in names if n not in KNOWN]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown target {', '.join(unknown)!r}; choose from {', '.join(KNOWN)}"
+                                 if unknown else "name at least one target", param_hint="--targets")
+    return LatencyOptions(
+        targets=names, budgets=tuple(_budget(text) for text in budgets),
+        settings=BenchSettings(warmup=bench_warmup, runs=bench_runs, max_secs=bench_max_secs),
+        enforce=not budgets_report_only,
+        device=device_from_option(device, benchmark_model) if device else None, profile=profile_ops)
+
+
+def _budget(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        milliseconds = float(value)
+    except ValueError:
+        milliseconds = -1.0
+    if not sep or not name.strip() or not milliseconds > 0:
+        raise click.BadParameter(f"{text!r} is not TARGET=MS with MS > 0 (e.g. host-cpu-1t=25)",
+                                 param_hint="--budget")
+    return name.strip(), milliseconds
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -69,23 +129,26 @@ def cli() -> None:
 
 @cli.command("list")
 def list_models() -> None:
-    """Show the model zoo: input size, parameters, keypoints, outputs."""
+    """Show the model zoo: input size, parameters, MACs, keypoints, outputs, budgets."""
     _quiet_libraries()
     from rich.table import Table
 
     import models
     from pipeline.console import Console
+    from validators.macs import count
 
     table = Table(title="posepipe model zoo (default config)")
-    for column in ("model", "input", "params", "keypoints", "outputs", "seed", "summary"):
+    for column in ("model", "input", "params", "GMAC", "keypoints", "outputs", "budgets (p50 ms)", "seed", "summary"):
         table.add_column(column)
     for name in models.names():
         spec = models.get(name)
         h, w = spec.default.input_size
-        params = spec.build(spec.default).count_params()
+        cost = count(spec.build(spec.default))
+        budgets = ", ".join(f"{t} {ms:g}" for t, ms in spec.budgets.items()) or "-"
         outputs = ", ".join(f"{o.name}/{o.stride or o.kind}" for o in spec.outputs_for(spec.default))
         keypoints = str(len(spec.keypoints))
-        table.add_row(name, f"{h}x{w}", f"{params / 1e6:.2f} M", keypoints, outputs, spec.seed, spec.summary)
+        table.add_row(name, f"{h}x{w}", f"{cost.params / 1e6:.2f} M", f"{cost.gmacs:.3f}", keypoints, outputs, budgets,
+                      spec.seed, spec.summary)
     Console().out.print(table)
 
 
@@ -189,6 +252,7 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
               help="Runtime threads for validation.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True,
               help="Artifacts root; files go to OUT/<model>/.")
+@latency_options
 @epochs_option
 @seed_option
 @cache_option
@@ -196,15 +260,17 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
         formats: str, precisions: str | None, calibration_samples: int, calibration_data: Path | None,
         int8_input: str, int8_output: str, onnx_calibration: str, per_channel: bool, keep_float: tuple[str, ...],
         auto_mixed_precision: bool, val_samples: int | None, threads: int, out: Path, epochs: int | None,
-        seed: int, cache: Path | None) -> None:
-    """Convert MODEL to every format and verify each file; write the manifest.
+        seed: int, cache: Path | None, **latency: Any) -> None:
+    """Convert MODEL to every format and verify each file; time each on the latency
+    targets against the model's budgets; write the manifest.
 
-    Exits 0 only when every executed artifact passed its checks.
+    Exits 0 only when every executed artifact passed its checks and its budgets.
     """
     _quiet_libraries()
     from converters import ConversionError
     from pipeline.console import Console
     from pipeline.errors import ChecksFailedError
+    from pipeline.latency import breaches
     from pipeline.run import MANIFEST, RunSettings, default_cache
     from pipeline.run import run as run_pipeline
     from pipeline.summary import print_summary
@@ -217,7 +283,7 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
                       keep_float=keep_float),
         calibration_samples=calibration_samples, calibration_data=calibration_data,
         auto_mixed_precision=auto_mixed_precision, val_samples=val_samples, epochs=epochs, threads=threads,
-        seed=seed,
+        seed=seed, latency=_latency(**latency),
     )
     console = Console()
     manifest = run_pipeline(settings, console)
@@ -231,6 +297,7 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
     if failed:
         total = len(manifest["artifacts"])
         raise ChecksFailedError(f"{len(failed)} of {total} artifacts failed their checks; see {where}")
+    _judge_budgets(console, breaches(manifest["artifacts"]), settings.latency.enforce, where)
     console.step(f"all executed artifacts passed; manifest: {where}")
 
 
@@ -284,25 +351,43 @@ def validate_command(artifact: Path, checkpoint: Path, model: str | None, precis
 
 
 @cli.command("bench")
-@model_argument
+@click.argument("items", nargs=-1, required=True, metavar="MODEL|ARTIFACT...")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True,
-              help="Artifacts root of the run to measure (its OUT/<model>/manifest.json).")
-@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Timed invokes per artifact, after 5 warm-up ones.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Runtime threads.")
+              help="Artifacts root of the run(s) to measure (OUT/<model>/manifest.json).")
+@latency_options
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="Also write the rows to this JSON file.")
-def bench_command(model: str, out: Path, runs: int, threads: int, json_out: Path | None) -> None:
-    """Measure every artifact of MODEL's last run: size, size ratio to fp32, host
-    latency (median, p90), PCK@0.2 and its delta from the manifest."""
+              help="Also write the table, comparisons and profiles to this JSON file (for CI trends).")
+def bench_command(items: tuple[str, ...], out: Path, json_out: Path | None, **latency: Any) -> None:
+    """Time every artifact of MODEL's last run (or the ARTIFACT files named) on
+    each target: load, first inference, p50/p90/mean/std of the timed runs, peak
+    memory growth, GMAC/s; estimates for named devices with their basis; budget
+    verdicts; speed against fp32 and the Keras reference; per-op hot spots.
+
+    Exits 11 when an artifact breaks a budget, unless --budgets-report-only.
+    """
     _quiet_libraries()
     from pipeline.atomic import write_json
-    from pipeline.bench import bench
+    from pipeline.bench import bench, print_bench
     from pipeline.console import Console
 
-    rows = bench(out / model / "manifest.json", Console(), runs=runs, threads=threads)
+    console = Console()
+    options = _latency(**latency)
+    document = bench(items, out, options, console)
+    print_bench(console, document)
     if json_out is not None:
-        write_json(json_out, rows)
+        write_json(json_out, document)
+    _judge_budgets(console, document["breaches"], options.enforce, json_out or "the table above")
+
+
+def _judge_budgets(console: Any, breaches: list[str], enforce: bool, where: Any) -> None:
+    """Every breach on its own line; the run fails on them unless report-only."""
+    from pipeline.errors import BudgetExceededError
+
+    for line in breaches:
+        console.err.print(f"[red]OVER BUDGET[/] {line}" if enforce else f"over budget (report only): {line}")
+    if breaches and enforce:
+        more = f" (and {len(breaches) - 1} more)" if len(breaches) > 1 else ""
+        raise BudgetExceededError(f"{breaches[0]}{more}; see {where}")
 
 
 @cli.command("dark-check")

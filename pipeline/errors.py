@@ -33,6 +33,13 @@ class ChecksFailedError(PosepipeError):
     exit_code = 10
 
 
+class BudgetExceededError(PosepipeError):
+    """An artifact is slower than its model's latency budget on a target (and
+    budgets were not made report-only)."""
+
+    exit_code = 11
+
+
 class ArtifactNotFoundError(PosepipeError):
     """``posepipe validate`` was given a path with no file behind it."""
 
@@ -63,6 +70,7 @@ ERRORS: tuple[type[PosepipeError], ...] = (
     EmptyDatasetError,
     ConversionError,
     ChecksFailedError,
+    BudgetExceededError,
     ConfigError,
     ManifestError,
     DatasetNotFoundError,
@@ -74,7 +82,8 @@ ERRORS: tuple[type[PosepipeError], ...] = (
 )
 
 __all__ = [
-    "ERRORS", "ArtifactNotFoundError", "CheckpointError", "CheckpointMismatchError", "ChecksFailedError", "ConfigError",
+    "ERRORS", "ArtifactNotFoundError", "BudgetExceededError",
+    "CheckpointError", "CheckpointMismatchError", "ChecksFailedError", "ConfigError",
     "ConversionError", "DatasetFormatError", "DatasetNotFoundError", "EmptyDatasetError",
     "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownArtifactError", "UnknownModelError",
     "UnreadableArtifactError", "UnsupportedOpError",

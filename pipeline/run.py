@@ -24,11 +24,13 @@ from pipeline.console import Console
 from pipeline.convert import artifact_path
 from pipeline.data import Data, resolve_data, synth_config
 from pipeline.hashing import sha256_path
+from pipeline.latency import LatencyOptions, LatencyPlan, artifact_latency, breaches, plan, reference_latency
 from pipeline.manifest import SCHEMA, artifact_entry, passed, quantization_entry, write_manifest
 from pipeline.matrix import targets
 from pipeline.produce import Stage, produce
 from pipeline.reference import val_reference
 from pipeline.versions import tool_versions
+from validators.macs import ModelCost, count
 
 MANIFEST = "manifest.json"
 
@@ -56,6 +58,7 @@ class RunSettings:
     epochs: int | None = None
     threads: int = 1
     seed: int = 0
+    latency: LatencyOptions = LatencyOptions()
 
 
 def run(settings: RunSettings, console: Console) -> dict[str, Any]:
@@ -65,6 +68,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     if settings.epochs is not None:
         schedule = schedule.with_epochs(settings.epochs)
     chosen = targets(settings.formats, settings.precisions)  # a bad choice fails before any work
+    latency = plan(spec, settings.latency)
     out = settings.out / spec.name
     clean_temporaries(out)
     data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
@@ -88,6 +92,9 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         entries.append(artifact_entry(outcome.artifact, outcome.result)
                        | quantization_entry(outcome, _fp32_bytes(entries, target.format)))
     _remove_unlisted(out, spec, entries)
+    cost = count(model)
+    reference_timing = _latency(entries, out, model, (spec.input.name, (1, *config.input_size, 3)), cost, latency,
+                                console)
 
     document = {
         "schema": SCHEMA,
@@ -102,13 +109,29 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         "decoder": reference.decoder.name,
         "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": val_set.split,
                  "val_samples": len(reference.samples)},
-        "reference": {"runtime": "keras", "pck": reference.pck},
-        "passed": passed(entries),
+        "reference": {"runtime": "keras", "pck": reference.pck, "latency": reference_timing},
+        "model_stats": cost.to_json(),
+        "latency": latency.to_json(),
+        "passed": passed(entries) and not (latency.enforce and breaches(entries)),
         "artifacts": entries,
         "tools": tool_versions(),
     }
     write_manifest(out / MANIFEST, document)
     return document
+
+
+def _latency(entries: list[dict[str, Any]], out: Path, model: Any, feed: tuple[str, tuple[int, ...]],
+             cost: ModelCost, latency: LatencyPlan, console: Console) -> dict[str, Any]:
+    """Time every built artifact into its manifest entry, then the reference."""
+    console.step(f"latency: targets {', '.join(t.name for t in latency.targets)}; "
+                 f"budgets {', '.join(f'{t}={ms:g} ms' for t, ms in latency.budgets.items()) or 'none'}")
+    for entry in entries:
+        if "bytes" not in entry:
+            continue  # a failed conversion has no file to time
+        console.step(f"latency: {entry['file']}")
+        entry["latency"] = artifact_latency(out / entry["file"], Precision(entry["precision"]), *feed, cost,
+                                            latency, console)
+    return reference_latency(model, *feed, cost, latency.settings)
 
 
 def checkpoint_for(settings: RunSettings, spec: ModelSpec, config: Any, schedule: Any, data: Data,

@@ -13,7 +13,8 @@ STYLES = {"passed": "green", "failed": "bold red", "not-executed": "yellow"}
 
 def print_summary(console: Console, manifest: dict[str, Any]) -> None:
     table = Table(title=f"{manifest['model']}: reference PCK@0.2 {manifest['reference']['pck']:.3f}")
-    for column in ("artifact", "size", "runtime", "max |err|", "cosine", "agree", "PCK@0.2 (delta)", "ms", "status"):
+    for column in ("artifact", "size", "runtime", "max |err|", "cosine", "agree", "PCK@0.2 (delta)", "p50 1t",
+                   "budgets", "status"):
         table.add_column(column, justify="left" if column in ("artifact", "runtime", "status") else "right")
     for entry in manifest["artifacts"]:
         table.add_row(*_row(entry))
@@ -30,7 +31,18 @@ def _row(entry: dict[str, Any]) -> list[str]:
     cosine = f"{min(o['cosine'] for o in outputs):.6f}" if outputs else "-"
     agree = f"{100 * task['agreement']:.1f}%" if task else "-"
     pck = f"{task['pck']:.3f} ({task['pck_delta']:+.2f})" if task else "-"
-    ms = f"{v['mean_inference_ms']:.1f}" if v.get("mean_inference_ms") is not None else "-"
     style = STYLES.get(status, "")
-    return [entry["file"], size, v.get("runtime") or "-", max_err, cosine, agree, pck, ms,
+    return [entry["file"], size, v.get("runtime") or "-", max_err, cosine, agree, pck, *_latency(entry),
             f"[{style}]{status}[/]" if style else status]
+
+
+def _latency(entry: dict[str, Any]) -> list[str]:
+    """The host's one-thread p50, and how many budgets it met ("-" without any)."""
+    targets = (entry.get("latency") or {}).get("targets", {})
+    host = targets.get("host-cpu-1t", {})
+    p50 = f"{host['figure_ms']:.2f} ms" if "figure_ms" in host else "-"
+    judged = [t for t in targets.values() if t["status"] in ("pass", "fail")]
+    over = [name for name, t in targets.items() if t["status"] == "fail"]
+    if over:
+        return [p50, f"[bold red]over: {', '.join(over)}[/]"]
+    return [p50, f"[green]{len(judged)}/{len(judged)} met[/]" if judged else "-"]

@@ -1,38 +1,88 @@
-"""Host latency of one artifact in its runtime: warm-up invokes, then the median
-(and 90th percentile) of timed ones, on a fixed seeded input. A benchmark, never
-a test assertion: wall time on a shared machine is a measurement, not a verdict."""
+"""The benchmark harness: one artifact (or the Keras reference) in its runtime on
+this host, measured the way LiteRT's ``benchmark_model`` does it: load, a first
+inference, warm-up, then timed runs until ``runs`` are done or ``max_secs`` has
+passed (at least one). A measurement, never a test assertion: wall time on a
+shared machine is a figure, not a verdict.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from validators.runners import runner_for
+from validators.memory import PeakMemory
+from validators.runners import Runner, runner_for
 
 
 @dataclass(frozen=True)
-class Latency:
+class BenchSettings:
+    """benchmark_model's defaults, apart from a shorter time cap for pipeline runs."""
+
+    warmup: int = 1
+    runs: int = 50
+    max_secs: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.runs < 1 or not self.max_secs > 0:
+            raise ValueError(f"bench settings need warmup >= 0, runs >= 1, max_secs > 0: {self}")
+
+
+@dataclass(frozen=True)
+class Timing:
     runtime: str
-    median_ms: float
+    threads: int
+    load_ms: float
+    first_ms: float
+    p50_ms: float
     p90_ms: float
+    mean_ms: float
+    std_ms: float
     runs: int
-    measured: bool  # False for a reference evaluator: its time says nothing about a phone
+    peak_memory_mb: float | None  # resident-set growth from before load to the peak; None where unmeasured
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def measure(path: Path, input_name: str, shape: tuple[int, ...], runs: int = 50, warmup: int = 5,
-            threads: int = 1) -> Latency:
-    runner = runner_for(path, threads)
-    feed = {input_name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
-    if runner.runtime.endswith("-reference"):
-        runs, warmup = 1, 0
-    with runner:
-        for _ in range(warmup):
-            runner.infer(feed)
-        runner.inference_times.clear()
-        for _ in range(runs):
-            runner.infer(feed)
-    times = 1000.0 * np.asarray(runner.inference_times)
-    return Latency(runner.runtime, float(np.median(times)), float(np.percentile(times, 90)), runs,
-                   not runner.runtime.endswith("-reference"))
+def measure(path: Path, input_name: str, shape: tuple[int, ...], threads: int = 1,
+            settings: BenchSettings = BenchSettings()) -> Timing:
+    """An artifact file in the runtime of its format."""
+    return time_runner(lambda: runner_for(path, threads), {input_name: _input(shape)}, threads, settings)
+
+
+def time_runner(make: Callable[[], Runner], feed: dict[str, np.ndarray], threads: int,
+                settings: BenchSettings) -> Timing:
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        runner = make()
+        with runner:  # activate(): the session or interpreter is built here
+            load = time.perf_counter() - start
+            times = _timed(runner, feed, settings)
+    first, steady = 1000.0 * times[0], 1000.0 * np.asarray(times[1:])
+    return Timing(runner.runtime, threads, 1000.0 * load, first, float(np.median(steady)),
+                  float(np.percentile(steady, 90)), float(steady.mean()), float(steady.std()), len(steady),
+                  memory.growth_mb)
+
+
+def _timed(runner: Runner, feed: dict[str, np.ndarray], settings: BenchSettings) -> list[float]:
+    """[first, timed...]: warm-up invokes are run and dropped."""
+    runner.infer(feed)
+    for _ in range(settings.warmup):
+        runner.infer(feed)
+    first = runner.inference_times[0]
+    runner.inference_times.clear()
+    deadline = time.perf_counter() + settings.max_secs
+    while len(runner.inference_times) < settings.runs:
+        runner.infer(feed)
+        if time.perf_counter() > deadline:
+            break
+    return [first, *runner.inference_times]
+
+
+def _input(shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)

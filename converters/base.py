@@ -76,7 +76,9 @@ class ConversionRequest:
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return tuple(o.name for o in self.spec.outputs)
+        """The model's own output names: a config may deploy fewer outputs than the
+        spec lists (``ModelSpec.outputs_for``), and the checkpoint was checked against those."""
+        return tuple(sorted(self.model.output))
 
 
 class Converter(Protocol):

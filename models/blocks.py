@@ -20,14 +20,14 @@ def conv_bn_relu6(x: Any, filters: int, kernel: int, stride: int, name: str) -> 
     return layers.ReLU(6.0, name=f"{name}_relu")(x)
 
 
-def inverted_residual(x: Any, filters: int, expansion: int, stride: int, name: str) -> Any:
-    """MobileNetV2's block: 1x1 expand, 3x3 depthwise, linear 1x1 project,
-    with the identity shortcut when shapes allow."""
+def inverted_residual(x: Any, filters: int, expansion: int, stride: int, name: str, kernel: int = 3) -> Any:
+    """MobileNetV2's block: 1x1 expand, depthwise (3x3 unless ``kernel``), linear
+    1x1 project, with the identity shortcut when shapes allow."""
     channels = x.shape[-1]
     h = x
     if expansion != 1:
         h = conv_bn_relu6(h, channels * expansion, 1, 1, f"{name}_expand")
-    h = layers.DepthwiseConv2D(3, stride, padding="same", use_bias=False, name=f"{name}_dw")(h)
+    h = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=f"{name}_dw")(h)
     h = layers.BatchNormalization(name=f"{name}_dw_bn")(h)
     h = layers.ReLU(6.0, name=f"{name}_dw_relu")(h)
     h = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(h)
@@ -49,3 +49,37 @@ def heads(x: Any, outputs: dict[str, int]) -> dict[str, Any]:
 
 def functional(inputs: Any, outputs: dict[str, Any], name: str) -> keras.Model:
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+def submodel(model: keras.Model, names: list[str], name: str) -> keras.Model:
+    """The part of a Functional model that computes the outputs ``names``: the same
+    layer objects (so the same weights), none of the layers only other outputs need."""
+    return keras.Model(model.input, {n: model.output[n] for n in names}, name=name)
+
+
+def conv_bn_relu(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
+    x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def separable(x: Any, filters: int, name: str, stride: int = 1, kernel: int = 3) -> Any:
+    """Depthwise then pointwise convolution, batch-normalised, no activation."""
+    x = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
+    return layers.BatchNormalization(name=f"{name}_bn")(x)
+
+
+def channel_attention(x: Any, name: str, reduction: int = 4) -> Any:
+    """Squeeze-and-excitation channel attention: a per-channel gate in (0, 1) from
+    the globally pooled features.
+
+    Built from standard layers (pooling, 1x1 convolutions, sigmoid, multiply)
+    rather than a custom layer, so checkpoints load in safe mode and every
+    converter maps it to ops it already knows.
+    """
+    channels = x.shape[-1]
+    gate = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
+    gate = layers.Conv2D(max(8, channels // reduction), 1, activation="relu", name=f"{name}_squeeze")(gate)
+    gate = layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_excite")(gate)
+    return layers.Multiply(name=f"{name}_scale")([x, gate])

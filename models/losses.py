@@ -30,3 +30,22 @@ def heatmap_mse(target: Any, predicted: Any) -> Any:
     """Mean squared error on Gaussian heatmaps, for decoders that read the
     Gaussian's shape (DARK)."""
     return ops.mean(ops.square(predicted - target), axis=(1, 2, 3))
+
+
+def keypoint_regression(target: Any, predicted: Any) -> Any:
+    """L1 distance of the labelled keypoints' (x, y) plus the binary cross-entropy
+    of their visibility, for a ``coords`` output [B, K, 3] (models/coords.py).
+
+    L1 rather than L2: with coordinates as fractions of the input an L2 gradient
+    vanishes as the keypoints get close, just where PCK is decided. Unlabelled
+    keypoints (flag 0) count for nothing; hidden ones (1) teach position and
+    "not visible".
+    """
+    flag = target[..., 2]
+    labelled = ops.cast(flag > 0, predicted.dtype)
+    visible = ops.cast(flag > 1.5, predicted.dtype)
+    position = ops.sum(ops.abs(predicted[..., :2] - target[..., :2]), axis=-1)
+    logit = predicted[..., 2]
+    visibility = ops.maximum(logit, 0) - logit * visible + ops.log1p(ops.exp(-ops.abs(logit)))
+    count = ops.maximum(ops.sum(labelled, axis=-1), 1.0)
+    return ops.sum((position + 0.1 * visibility) * labelled, axis=-1) / count

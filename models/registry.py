@@ -32,7 +32,7 @@ def _load() -> None:
     """Import the zoo's modules on first use: they import Keras, which is slow."""
     if _SPECS:
         return
-    from models import hourglass
+    from models import blazepose, cpm, hourglass, simplebaseline
 
-    for module in (hourglass,):
+    for module in (hourglass, cpm, simplebaseline, blazepose):
         register(module.SPEC)

@@ -27,7 +27,12 @@ class OutputKind(StrEnum):
     OFFSETS = "offsets"
     DISPLACEMENTS = "displacements"
     PAFS = "pafs"
-    COORDS = "coords"
+    COORDS = "coords"  # [K, 3] per person: regressed keypoints, not a spatial map
+
+    @property
+    def spatial(self) -> bool:
+        """A map over the input at some stride (everything but regressed coordinates)."""
+        return self is not OutputKind.COORDS
 
 
 class Topology(StrEnum):
@@ -58,7 +63,12 @@ class InputSpec:
 class OutputSpec:
     name: str
     kind: OutputKind
-    stride: int
+    stride: int | None  # input pixels per output cell; None for non-spatial outputs (coords)
+
+    def __post_init__(self) -> None:
+        if (self.stride is None) == self.kind.spatial:
+            raise ValueError(f"output {self.name!r}: a {self.kind} output {'needs' if self.kind.spatial else 'has no'}"
+                             " stride")
 
 
 @dataclass(frozen=True)
@@ -89,14 +99,57 @@ class Tolerance:
 
 
 @dataclass(frozen=True)
+class TrainStage:
+    """One phase of a staged schedule, as BlazePose trains: heatmap pre-training,
+    then coordinate-regression fine-tuning on frozen features.
+
+    A stage minimises the losses of ``outputs`` (names in the training graph) and
+    trains only the layers those outputs depend on, minus the layers whose names
+    start with one of ``frozen``. Its learning rate is the schedule's times
+    ``learning_rate_scale``, decayed over the stage. Plain data, no callables, so a
+    schedule stays part of the checkpoint's cache key and training record.
+    """
+
+    name: str
+    epochs: int
+    outputs: tuple[str, ...]
+    frozen: tuple[str, ...] = ()
+    learning_rate_scale: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrainSchedule:
-    """The default short schedule that makes the pipeline's own checkpoint."""
+    """The default short schedule that makes the pipeline's own checkpoint.
+
+    ``stages`` empty: one stage of ``epochs`` that trains every output. Otherwise
+    the stages run in order and ``epochs`` is their total (epochs are numbered
+    across stages, so "resume from epoch 7" means one place in the plan).
+    """
 
     epochs: int
     batch_size: int
     learning_rate: float
     train_images: int
     val_images: int
+    stages: tuple[TrainStage, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.stages and self.epochs != sum(s.epochs for s in self.stages):
+            total = sum(s.epochs for s in self.stages)
+            raise ValueError(f"schedule: epochs {self.epochs} != the stages' total {total}")
+        if len({s.name for s in self.stages}) != len(self.stages):
+            raise ValueError("schedule: stage names repeat")
+
+    def plan(self, outputs: tuple[str, ...]) -> tuple[TrainStage, ...]:
+        """The stages to run; ``outputs`` are the training graph's, for an unstaged schedule."""
+        return self.stages or (TrainStage("train", self.epochs, outputs),)
+
+    def with_epochs(self, epochs: int) -> TrainSchedule:
+        """The schedule with ``epochs`` epochs, or ``epochs`` per stage when staged."""
+        if not self.stages:
+            return dataclasses.replace(self, epochs=epochs)
+        stages = tuple(dataclasses.replace(s, epochs=epochs) for s in self.stages)
+        return dataclasses.replace(self, epochs=epochs * len(stages), stages=stages)
 
 
 class Decoder(Protocol):
@@ -115,6 +168,25 @@ class Encoder(Protocol):
     def encode(self, keypoints: np.ndarray) -> dict[str, np.ndarray]: ...
 
 
+Loss = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class TrainingGraph:
+    """A model that trains as a bigger graph than it deploys.
+
+    ``build(config)`` returns the deployed outputs plus training-only ones (CPM's
+    per-stage belief maps for intermediate supervision; BlazePose's heatmaps when
+    they are not deployed), and ``losses(config)`` a loss for every output it has.
+    The deployed model is cut out of the trained one by output name
+    (``ModelSpec.deployed``), sharing its layers and weights, so the checkpoint and
+    every converted file carry exactly the deployed outputs and nothing else.
+    """
+
+    build: Callable[[Any], keras.Model]
+    losses: Callable[[Any], Mapping[str, Loss]]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -128,7 +200,7 @@ class ModelSpec:
     keypoints: KeypointSet
     make_decoder: Callable[[Any], Decoder]
     make_encoder: Callable[[Any], Encoder]
-    losses: Mapping[str, Callable[..., Any]]
+    losses: Mapping[str, Loss]
     schedule: TrainSchedule
     tiny_schedule: TrainSchedule
     tolerances: Mapping[Precision, Tolerance]
@@ -142,6 +214,13 @@ class ModelSpec:
     # licence its files ship under (posepipe trains its own weights: the project's).
     version: str = "1.0"
     license: str = "Apache-2.0"
+    # Trains as a bigger graph than it deploys (None: trains the deployed model).
+    training: TrainingGraph | None = None
+    # The deployed outputs under a config, when some are optional (None: all of ``outputs``).
+    deployed_outputs: Callable[[Any], tuple[str, ...]] | None = None
+    # Extra decoders whose val PCK the training record shows per epoch, by label
+    # (a staged model's pre-training outputs, which the deployed decoder never reads).
+    make_monitors: Callable[[Any], Mapping[str, Decoder]] | None = None
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.outputs]
@@ -168,6 +247,28 @@ class ModelSpec:
 
     def output(self, name: str) -> OutputSpec:
         return next(o for o in self.outputs if o.name == name)
+
+    def outputs_for(self, config: Any) -> tuple[OutputSpec, ...]:
+        """The outputs the deployed model has under ``config``."""
+        if self.deployed_outputs is None:
+            return self.outputs
+        chosen = self.deployed_outputs(config)
+        return tuple(o for o in self.outputs if o.name in chosen)
+
+    def training_model(self, config: Any) -> keras.Model:
+        """The graph training fits: the deployed model, or the bigger training graph."""
+        return self.training.build(config) if self.training else self.build(config)
+
+    def training_losses(self, config: Any) -> dict[str, Loss]:
+        return dict(self.training.losses(config) if self.training else self.losses)
+
+    def deployed(self, model: keras.Model, config: Any) -> keras.Model:
+        """The deployed model inside a trained one: the same layers and weights, only
+        the deployed outputs. Identity when training used the deployed model."""
+        from models.blocks import submodel
+
+        names = [o.name for o in self.outputs_for(config)]
+        return model if sorted(model.output) == sorted(names) else submodel(model, names, self.name)
 
 
 def apply_overrides(config: Any, overrides: Mapping[str, str]) -> Any:

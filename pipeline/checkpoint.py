@@ -4,6 +4,7 @@ is the architecture asked for, or train the default schedule once and reuse it."
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def check_architecture(path: Path, model: Any, spec: ModelSpec, config: Any) -> 
             f"{path}: input {_shape(got_input)}, but {spec.name} with this config takes {_shape(want_input)}"
         )
     outputs = sorted(model.output) if isinstance(model.output, dict) else ["<unnamed>"]
-    names = sorted(o.name for o in spec.outputs)
+    names = sorted(o.name for o in spec.outputs_for(config))
     if outputs != names:
         raise CheckpointMismatchError(f"{path}: outputs {outputs}, but {spec.name} has {names}")
     got = [tuple(w.shape) for w in model.weights]
@@ -84,19 +85,25 @@ def trained_checkpoint(spec: ModelSpec, config: Any, schedule: TrainSchedule, da
 
 
 def train_into(folder: Path, spec: ModelSpec, config: Any, schedule: TrainSchedule, data: Data,
-               console: Console, seed: int = 0) -> dict[str, Any]:
-    """Train and write ``folder/model.keras`` and ``folder/training.json`` atomically."""
-    from pipeline.train import train_model
+               console: Console, seed: int = 0, resume_from: int | None = None) -> dict[str, Any]:
+    """Train and write ``folder/model.keras``, ``folder/training.json`` and every
+    epoch's weights (``folder/epochs/``) atomically. ``resume_from``: continue from
+    that epoch of an earlier training into the same folder."""
+    from pipeline.train import EPOCHS_DIR, Resume, epoch_weights, train_model
 
+    resume = Resume.read(folder, resume_from, RECORD_FILE) if resume_from is not None else None
     k = len(spec.keypoints)
-    console.step(f"checkpoint: training {spec.name} on {data.root}")
+    console.step(f"checkpoint: training {spec.name} on {data.root}"
+                 + (f", resuming after epoch {resume_from}" if resume else ""))
     size = config.input_size
     train = load_top_down(CocoKeypoints.load(data.root, "train", k), size, schedule.train_images)
     val = load_top_down(CocoKeypoints.load(data.root, "val", k), size, schedule.val_images)
-    model, record = train_model(spec, config, schedule, train, val, console, seed)
-    record["data"] = {"root": str(data.root), "fingerprint": data.fingerprint}
     with atomic_path(folder) as temp:
-        temp.mkdir()
+        (temp / EPOCHS_DIR).mkdir(parents=True)
+        for epoch in range(1, resume.epoch + 1) if resume else ():
+            shutil.copy2(epoch_weights(folder, epoch), epoch_weights(temp, epoch))
+        model, record = train_model(spec, config, schedule, train, val, console, seed, temp, resume)
+        record["data"] = {"root": str(data.root), "fingerprint": data.fingerprint}
         model.save(temp / MODEL_FILE)
         (temp / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
     console.note(f"val PCK@0.2 {record['val_pck']:.3f} after {record['seconds']:.0f}s; wrote {folder}")

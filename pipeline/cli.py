@@ -150,7 +150,7 @@ def list_models(names: bool) -> None:
         h, w = spec.default.input_size
         cost = count(spec.build(spec.default))
         budgets = ", ".join(f"{t} {ms:g}" for t, ms in spec.budgets.items()) or "-"
-        outputs = ", ".join(f"{o.name}/{o.stride}" for o in spec.outputs)
+        outputs = ", ".join(f"{o.name}/{o.stride or o.kind}" for o in spec.outputs_for(spec.default))
         keypoints = str(len(spec.keypoints))
         table.add_row(name, f"{h}x{w}", f"{cost.params / 1e6:.2f} M", f"{cost.gmacs:.3f}", keypoints, outputs, budgets,
                       spec.seed, spec.summary)
@@ -186,12 +186,19 @@ def synth(out: Path, train_images: int, val_images: int, seed: int) -> None:
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Peak learning rate (cosine decay) instead of the schedule's.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Folder for model.keras and training.json. [default: artifacts/<model>/checkpoint]")
+              help="Folder for model.keras, training.json and epochs/. [default: artifacts/<model>/checkpoint]")
+@click.option("--resume-from", type=click.IntRange(min=1), default=None, metavar="EPOCH",
+              help="Continue an earlier training in --out from the end of EPOCH (its epochs/ weights "
+                   "and training.json), e.g. the epoch whose val PCK was best, instead of starting afresh.")
 @cache_option
 def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, epochs: int | None,
           seed: int, batch_size: int | None, learning_rate: float | None, out: Path | None,
-          cache: Path | None) -> None:
-    """Train MODEL and write a .keras checkpoint plus its training record (JSON)."""
+          resume_from: int | None, cache: Path | None) -> None:
+    """Train MODEL and write a .keras checkpoint plus its training record (JSON).
+
+    Staged schedules (BlazePose: heatmap pre-training, then regression
+    fine-tuning) number epochs across stages; --epochs sets each stage's.
+    """
     _quiet_libraries()
     from dataclasses import replace
 
@@ -204,10 +211,12 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
     console = Console()
     spec = models.get(model)
     config = spec.config(preset, dict(_overrides(options)))
-    changes = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate}
+    changes = {"batch_size": batch_size, "learning_rate": learning_rate}
     schedule = replace(spec.schedule_for(preset), **{k: v for k, v in changes.items() if v is not None})
+    schedule = schedule.with_epochs(epochs) if epochs is not None else schedule
     resolved = resolve_data(data, cache or default_cache(), synth_config(schedule, seed), console)
-    train_into(out or Path("artifacts") / spec.name / "checkpoint", spec, config, schedule, resolved, console, seed)
+    folder = out or Path("artifacts") / spec.name / "checkpoint"
+    train_into(folder, spec, config, schedule, resolved, console, seed, resume_from)
 
 
 @cli.command()
@@ -384,6 +393,43 @@ def _judge_budgets(console: Any, breaches: list[str], enforce: bool, where: Any)
     if breaches and enforce:
         more = f" (and {len(breaches) - 1} more)" if len(breaches) > 1 else ""
         raise BudgetExceededError(f"{breaches[0]}{more}; see {where}")
+
+
+@cli.command("dark-check")
+@click.argument("model", metavar="MODEL", default="simplebaseline")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="The .keras checkpoint whose val PCK to decode three ways. Default: the model's own "
+                   "default checkpoint (trained once, as `posepipe run` does).")
+@preset_option
+@override_option
+@data_option
+@click.option("--samples", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Synthetic Gaussian heatmaps per noise level.")
+@click.option("--noise", "noises", type=click.FloatRange(min=0), multiple=True, default=(0.0, 0.1),
+              show_default=True, help="Noise levels (std of added Gaussian noise, peak 1); repeat for more.")
+@click.option("--val-samples", type=click.IntRange(min=1), default=None,
+              help="Labelled val people for the PCK comparison. [default: the schedule's val size]")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="Also write the figures to this JSON file.")
+@seed_option
+@cache_option
+def dark_check_command(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ...],
+                       data: Path | None, samples: int, noises: tuple[float, ...], val_samples: int | None,
+                       json_out: Path | None, seed: int, cache: Path | None) -> None:
+    """DARK against argmax: mean localisation error on synthetic sub-cell Gaussian
+    heatmaps at MODEL's heatmap resolution (argmax, argmax + quarter offset, DARK),
+    then the checkpoint's val PCK@0.2 under each decoding."""
+    _quiet_libraries()
+    from pipeline.atomic import write_json
+    from pipeline.console import Console
+    from pipeline.darkcheck import dark_check
+    from pipeline.run import RunSettings, default_cache
+
+    settings = RunSettings(model=model, preset=preset, overrides=_overrides(options), data=data,
+                           checkpoint=checkpoint, cache=cache or default_cache(), val_samples=val_samples, seed=seed)
+    document = dark_check(settings, samples, noises, Console())
+    if json_out is not None:
+        write_json(json_out, document)
 
 
 for _command in COMMANDS:

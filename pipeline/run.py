@@ -4,7 +4,7 @@ against the Keras reference -> manifest. One call, one manifest."""
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,13 +68,13 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     config = spec.config(settings.preset, dict(settings.overrides))
     schedule = spec.schedule_for(settings.preset)
     if settings.epochs is not None:
-        schedule = replace(schedule, epochs=settings.epochs)
+        schedule = schedule.with_epochs(settings.epochs)
     chosen = targets(settings.formats, settings.precisions)  # a bad choice fails before any work
     latency = plan(spec, settings.latency)
     out = settings.out / spec.name
     clean_temporaries(out)
     data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
-    checkpoint, model = _checkpoint(settings, spec, config, schedule, data, console)
+    checkpoint, model = checkpoint_for(settings, spec, config, schedule, data, console)
 
     reference, val_set = val_reference(model, spec, config, data, settings.val_samples or schedule.val_images,
                                        console)
@@ -109,7 +109,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "checkpoint": checkpoint.to_json(),
         "input": {**asdict(spec.input), "size": list(config.input_size), "crop_padding": PADDING},
-        "outputs": [{"name": o.name, "kind": str(o.kind), "stride": o.stride} for o in spec.outputs],
+        "outputs": [{"name": o.name, "kind": str(o.kind), "stride": o.stride} for o in spec.outputs_for(config)],
         "keypoints": {"names": list(spec.keypoints.names), "skeleton": [list(e) for e in spec.keypoints.skeleton]},
         "decoder": reference.decoder.name,
         "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": val_set.split,
@@ -140,7 +140,7 @@ def _latency(entries: list[dict[str, Any]], out: Path, model: Any, feed: tuple[s
     return reference_latency(model, *feed, cost, latency.settings)
 
 
-def _checkpoint(settings: RunSettings, spec: ModelSpec, config: Any, schedule: Any, data: Data,
+def checkpoint_for(settings: RunSettings, spec: ModelSpec, config: Any, schedule: Any, data: Data,
                 console: Console) -> tuple[Checkpoint, Any]:
     if settings.checkpoint is not None:
         model = load_checkpoint(settings.checkpoint, spec, config)

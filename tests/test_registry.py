@@ -25,7 +25,7 @@ def test_every_model_builds_its_tiny_config_as_a_functional_model(name: str) -> 
     model = spec.build(spec.tiny)
     assert isinstance(model, keras.Model) and not isinstance(model, keras.Sequential)
     assert model.__class__.__name__ == "Functional"
-    assert sorted(model.output) == sorted(o.name for o in spec.outputs)
+    assert sorted(model.output) == sorted(o.name for o in spec.outputs_for(spec.tiny))
     assert tuple(model.input_shape[1:3]) == spec.tiny.input_size
     assert Precision.FP32 in spec.tolerances
     assert spec.tiny_schedule.train_images < spec.schedule.train_images
@@ -36,8 +36,12 @@ def test_every_output_has_the_stride_the_spec_says(name: str) -> None:
     spec = models.get(name)
     model = spec.build(spec.tiny)
     h, w = spec.tiny.input_size
-    for output in spec.outputs:
-        assert tuple(model.output[output.name].shape[1:3]) == (h // output.stride, w // output.stride)
+    for output in spec.outputs_for(spec.tiny):
+        shape = tuple(model.output[output.name].shape[1:])
+        if output.stride is None:  # regressed coordinates: (x, y, visibility) per keypoint
+            assert shape == (len(spec.keypoints), 3)
+        else:
+            assert shape[:2] == (h // output.stride, w // output.stride)
 
 
 def test_config_overrides_are_parsed_by_field_type() -> None:

@@ -1,0 +1,59 @@
+"""Every zoo model goes through ``posepipe run`` exactly as the others: its tiny
+checkpoint converts to Core ML (both flavours) and every file passes validation
+in the reference evaluator off macOS (or Core ML on macOS). TFLite and ONNX of
+every model are converted and compared with Keras in tests/test_converters.py;
+hourglass's full four-format run is in tests/test_cli.py.
+
+A model registered without a tiny config or without this test fails here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import models
+from tests.harness import TinyZoo, invoke, read_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTENSIONS = (".mlpackage", ".mlmodel")
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_tiny_model_converts_and_validates(zoo: TinyZoo, name: str, in_tmp: Path,
+                                           capfd: pytest.CaptureFixture[str]) -> None:
+    result = invoke(capfd, *zoo.run_args(name), "--formats", "coreml,coreml-nn")
+    assert result.code == 0, result.err
+    manifest = read_manifest(in_tmp, name)
+    assert manifest["passed"] is True
+    files = sorted(a["file"] for a in manifest["artifacts"])
+    assert files == sorted(f"{name}-fp32{ext}" for ext in EXTENSIONS)
+    for artifact in manifest["artifacts"]:
+        assert artifact["validation"]["status"] == "passed", artifact["validation"]["failures"]
+        assert artifact["validation"]["task"]["agreement"] >= 0.999
+    spec = models.get(name)
+    assert [o["name"] for o in manifest["outputs"]] == [o.name for o in spec.outputs_for(spec.tiny)]
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_tiny_config_is_small_and_differs_from_the_default(name: str) -> None:
+    spec = models.get(name)
+    assert spec.tiny != spec.default
+    assert spec.build(spec.tiny).count_params() < spec.build(spec.default).count_params() / 4
+    assert spec.tiny_schedule.train_images <= 48 and spec.tiny_schedule.epochs <= 4
+
+
+def test_every_registered_model_has_a_conversion_test() -> None:
+    """Collected, not assumed: a model left out of the parametrisation (or a test
+    renamed away) fails here."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "tests/test_zoo.py", "tests/test_converters.py"],
+                          capture_output=True, text=True, check=False, cwd=ROOT)
+    collected = done.stdout
+    for name in models.names():
+        assert f"test_tiny_model_converts_and_validates[{name}]" in collected, name
+        for check in ("test_each_format_has_batch_one_and_the_spec_names", "test_runtime_outputs_match_keras"):
+            assert f"{check}[" in collected and f"-{name}]" in collected, (check, name)

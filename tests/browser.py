@@ -1,5 +1,7 @@
 """Headless Chromium (Debian's ``chromium`` package, which ``make test`` installs)
 rendering a page from disk, with the DOM as it stands after every image decoded.
+``python -m tests.browser artifacts/MODEL/report.html`` checks a run's report the
+way the tests do (the manifest beside it says what must be in it).
 
 ``--dump-dom`` prints the DOM once the page has loaded; ``--virtual-time-budget``
 lets the page's own timers and image decoding run first. A probe script, added to
@@ -9,8 +11,11 @@ a copy of the page (the report itself has none), writes what it measured into
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -37,6 +42,24 @@ def chromium() -> str:
     if path is None:
         pytest.fail("chromium not found: `make test` installs Debian's chromium (apt-get install chromium)")
     return path
+
+
+def check_report(report: Path, manifest: dict, workdir: Path, samples: int = 3) -> Page:
+    """Self-contained, every manifest artifact in the table with its status, every
+    overlay image (reference + each artifact, per sample) decoded, the chart drawn."""
+    html = report.read_text()
+    assert not re.search(r"""(src|href)=['"](?!data:)""", html), "the report must not load anything from outside"
+    assert "<script" not in html and "<link" not in html
+    page = rendered(report, workdir)
+    files = [a["file"] for a in manifest["artifacts"]]
+    assert sorted(page.rows) == sorted(files)
+    assert {f: page.rows[f] for f in files} == {a["file"]: a["validation"]["status"] for a in manifest["artifacts"]}
+    images = (len(files) + 1) * samples
+    assert int(page.body["data-images"]) == images
+    assert int(page.body["data-loaded"]) == images, f"not loaded: {page.body['data-broken']}"
+    assert sorted({name for name, _ in page.overlays}) == sorted({"reference", *files})
+    assert int(page.body["data-svg"]) >= len(files)  # the PCK chart has a point per artifact
+    return page
 
 
 def rendered(page: Path, workdir: Path) -> Page:
@@ -79,3 +102,16 @@ class Page(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "th":
             self._in_th = False
+
+
+def main(report: str) -> None:
+    path = Path(report)
+    manifest = json.loads((path.parent / "manifest.json").read_text())
+    with tempfile.TemporaryDirectory(prefix="report-check-") as workdir:
+        page = check_report(path, manifest, Path(workdir))
+    print(f"{path}: {len(page.rows)} artifacts in the table, {page.body['data-loaded']}/{page.body['data-images']} "
+          f"images loaded, {page.body['data-svg']} chart points")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

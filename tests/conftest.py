@@ -40,7 +40,7 @@ def tiny_run(zoo: TinyZoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
     leaves (metadata, inspect, report, index, pull); the folder holding artifacts/."""
     root = tmp_path_factory.mktemp("tiny-run")
     capfd = _NoCapture()
-    result = invoke(capfd, *zoo.run_args("hourglass"), "--out", str(root / "artifacts"))  # type: ignore[arg-type]
+    result = invoke(capfd, *zoo.run_args("hourglass"), "--profile", "--out", str(root / "artifacts"))  # type: ignore[arg-type]
     assert result.code == 0, result.err
     return root
 

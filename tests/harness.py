@@ -72,10 +72,13 @@ class TinyZoo:
         return keras.models.load_model(self.checkpoint(name), compile=False)
 
     def run_args(self, name: str, *extra: str) -> list[str]:
-        """A tiny run of the fp32 files, timed briefly; a later ``--precisions`` or
-        ``--bench-runs`` in ``extra`` wins."""
+        """A tiny run of the fp32 files, timed briefly and not profiled (per-op
+        profiles cost more than the rest of the latency stage; the shared tiny run
+        asks for them); a later ``--precisions``, ``--bench-runs`` or ``--profile``
+        in ``extra`` wins."""
         return ["run", name, "--preset", "tiny", "--data", str(self.data), "--cache", str(self.cache),
-                "--precisions", "fp32", "--bench-runs", "5", "--checkpoint", str(self.checkpoint(name)), *extra]
+                "--precisions", "fp32", "--bench-runs", "5", "--no-profile", "--checkpoint", str(self.checkpoint(name)),
+                *extra]
 
 
 def read_manifest(root: Path, model: str) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def test_a_tiny_run_converts_validates_and_writes_the_manifest(
 def test_the_default_checkpoint_is_trained_once_then_reused(
         zoo: TinyZoo, in_tmp: Path, capfd: pytest.CaptureFixture[str]) -> None:
     args = ["run", "hourglass", "--preset", "tiny", "--data", str(zoo.data), "--cache", str(in_tmp / "cache"),
-            "--formats", "tflite", "--precisions", "fp32"]
+            "--formats", "tflite", "--precisions", "fp32", "--no-profile"]
     first = invoke(capfd, *args)
     assert first.code == 0, first.err
     assert "checkpoint: training hourglass" in first.err

@@ -17,22 +17,21 @@ from validators.targets import DEVICE_ESTIMATES
 HOST = ("host-cpu-1t", "host-cpu-2t")
 
 
-def test_run_records_latency_for_every_executed_artifact(zoo: TinyZoo, in_tmp: Path,
-                                                         capfd: pytest.CaptureFixture[str]) -> None:
-    result = invoke(capfd, *zoo.run_args("hourglass", "--formats", "tflite,onnx,coreml-nn", "--bench-runs", "7"))
-    assert result.code == 0, result.err
-    manifest = read_manifest(in_tmp, "hourglass")
+def test_run_records_latency_for_every_executed_artifact(zoo: TinyZoo, tiny_run: Path) -> None:
+    """The session's tiny run: every format, fp32, ``--bench-runs 5``."""
+    manifest = read_manifest(tiny_run, "hourglass")
     spec = models.get("hourglass")
     assert manifest["latency"]["budgets"] == spec.budgets and manifest["latency"]["enforced"] is True
     cost = count(zoo.model("hourglass"))
     assert manifest["model_stats"] == {"macs": cost.macs, "params": cost.params}
     assert manifest["reference"]["latency"]["runtime"] == "keras"
     by_file = {e["file"]: e["latency"]["targets"] for e in manifest["artifacts"]}
-    assert sorted(by_file) == ["hourglass-fp32.mlmodel", "hourglass-fp32.onnx", "hourglass-fp32.tflite"]
+    assert sorted(by_file) == ["hourglass-fp32.mlmodel", "hourglass-fp32.mlpackage", "hourglass-fp32.onnx",
+                               "hourglass-fp32.tflite"]
     for name in ("hourglass-fp32.tflite", "hourglass-fp32.onnx"):
         for target, threads in zip(HOST, (1, 2), strict=True):
             figure = by_file[name][target]
-            assert figure["kind"] == "measured" and figure["threads"] == threads and figure["runs"] == 7
+            assert figure["kind"] == "measured" and figure["threads"] == threads and figure["runs"] == 5
             assert 0 < figure["p50_ms"] <= figure["p90_ms"] and figure["load_ms"] > 0 and figure["first_ms"] > 0
             assert figure["figure_ms"] == figure["p50_ms"] and figure["budget_ms"] == spec.budgets[target]
             assert figure["status"] == ("pass" if figure["p50_ms"] <= spec.budgets[target] else "fail")
@@ -44,8 +43,9 @@ def test_run_records_latency_for_every_executed_artifact(zoo: TinyZoo, in_tmp: P
         assert estimate["figure_ms"] == pytest.approx(cost.macs / 1e9 / device.gmacs_per_s * 1e3)
         assert by_file["hourglass-fp32.onnx"][device.name]["status"] == "skipped"  # published figures are TFLite
     for target in HOST:  # the reference evaluator's time is no device latency
-        assert by_file["hourglass-fp32.mlmodel"][target]["status"] == "skipped"
-        assert "reference evaluator" in by_file["hourglass-fp32.mlmodel"][target]["reason"]
+        for name in ("hourglass-fp32.mlmodel", "hourglass-fp32.mlpackage"):
+            assert by_file[name][target]["status"] == "skipped"
+            assert "reference evaluator" in by_file[name][target]["reason"]
     profiled = {e["file"]: e["latency"].get("profile") for e in manifest["artifacts"]}
     assert profiled["hourglass-fp32.tflite"]["runtime"] == "litert"
     assert profiled["hourglass-fp32.onnx"]["runtime"] == "onnxruntime"

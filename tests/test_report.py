@@ -12,29 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import rendered
+from tests.browser import check_report, rendered
 from tests.harness import invoke, read_manifest
-
-
-def _check_page(report: Path, manifest: dict, workdir: Path, samples: int = 3):  # type: ignore[no-untyped-def]
-    html = report.read_text()
-    assert not re.search(r"""(src|href)=['"](?!data:)""", html), "the report must not load anything from outside"
-    assert "<script" not in html and "<link" not in html
-    page = rendered(report, workdir)
-    files = [a["file"] for a in manifest["artifacts"]]
-    assert sorted(page.rows) == sorted(files)
-    assert {f: page.rows[f] for f in files} == {a["file"]: a["validation"]["status"] for a in manifest["artifacts"]}
-    images = (len(files) + 1) * samples
-    assert int(page.body["data-images"]) == images
-    assert int(page.body["data-loaded"]) == images, f"not loaded: {page.body['data-broken']}"
-    assert sorted({name for name, _ in page.overlays}) == sorted({"reference", *files})
-    assert int(page.body["data-svg"]) >= len(files)  # the PCK chart has a point per artifact
-    return page
 
 
 def test_the_run_writes_a_report_that_renders(tiny_run: Path, tmp_path: Path) -> None:
     manifest = read_manifest(tiny_run, "hourglass")
-    page = _check_page(tiny_run / "artifacts" / "hourglass" / "report.html", manifest, tmp_path)
+    page = check_report(tiny_run / "artifacts" / "hourglass" / "report.html", manifest, tmp_path)
     targets = {t for a in manifest["artifacts"] for t in a.get("latency", {}).get("targets", {})}
     assert targets and "PCK@0.2 (delta)" in page.headers
     assert {f"{t} ms / budget" for t in targets} <= set(page.headers)
@@ -80,7 +64,7 @@ def test_report_regenerates_with_latency_per_target_and_budget_status(
     result = invoke(capfd, "report", "hourglass", "--out", root, "--samples", "2")
     assert result.code == 0, result.err
     report = root / "hourglass" / "report.html"
-    page = _check_page(report, manifest, tmp_path, samples=2)
+    page = check_report(report, manifest, tmp_path, samples=2)
     assert {"host-cpu-1t ms / budget", "pixel5-cpu-4t ms / budget", "rpi4-cpu-4t ms / budget"} <= set(page.headers)
     html = report.read_text()
     onnx_row = re.search(r"<tr class='passed' data-artifact='hourglass-fp32.onnx'>(.*?)</tr>", html).group(1)

@@ -1,4 +1,5 @@
-"""Full-size runs: the default hourglass end to end, audited independently.
+"""Full-size runs: the default hourglass end to end, audited independently, its
+report rendered in headless Chromium.
 Deselected by default (pyproject addopts); run with `make test-slow`."""
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import check_report
 from tests.harness import invoke
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_default_hourglass_learns_converts_and_passes(in_tmp: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_the_default_hourglass_learns_converts_and_passes(in_tmp: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                          capfd: pytest.CaptureFixture[str]) -> None:
     result = invoke(capfd, "run", "hourglass")
     assert result.code == 0, result.err
     manifest = json.loads((in_tmp / "artifacts" / "hourglass" / "manifest.json").read_text())
@@ -36,3 +39,4 @@ def test_the_default_hourglass_learns_converts_and_passes(in_tmp: Path, capfd: p
     audit = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "audit_manifest.py"),
                             "artifacts/hourglass/manifest.json"], capture_output=True, text=True, check=False)
     assert audit.returncode == 0, audit.stdout
+    check_report(in_tmp / "artifacts" / "hourglass" / "report.html", manifest, tmp_path_factory.mktemp("chromium"))

@@ -17,11 +17,21 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from converters.base import Signature, TensorInfo
+from models.spec import OutputKind
 
 SCHEMA = "posepipe.artifact-metadata/1"
 SCHEMA_KEY = "posepipe_schema"
 STRUCTURED = ("keypoints", "skeleton", "input", "outputs")  # JSON-valued props
 AUTHOR = "posepipe"
+# What an app reads in each kind of output (the kind, not the model, decides it).
+MEANING = {
+    OutputKind.HEATMAPS: "one channel per keypoint in keypoint order; the peak marks the keypoint",
+    OutputKind.OFFSETS: "2K channels: K y then K x offsets, input pixels from the cell to each keypoint",
+    OutputKind.DISPLACEMENTS: "2E channels: E y then E x displacements, input pixels along each skeleton edge",
+    OutputKind.PAFS: "2 channels per skeleton edge: x then y of the unit vector along the limb",
+    OutputKind.COORDS: "one row per keypoint in keypoint order: x / input width, y / input height, "
+                       "visibility logit",
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ class OutputMeta:
 
     name: str
     kind: str
-    stride: int
+    stride: int | None  # input pixels per cell; None for outputs that are no map (regressed coordinates)
     layout: str = "NHWC"
     shape: tuple[int, ...] = ()
     dtype: str = "float32"
@@ -65,7 +75,8 @@ class OutputMeta:
 
     def describe(self, keypoints: int) -> str:
         shape = "x".join(str(d) for d in self.shape)
-        text = f"{self.kind} at stride {self.stride}, {self.layout} {shape} {self.dtype}, channels in keypoint order"
+        where = f" at stride {self.stride}, {self.layout}" if self.stride is not None else ","
+        text = f"{self.kind}{where} {shape} {self.dtype}: {MEANING[OutputKind(self.kind)]}"
         text += f" ({keypoints} keypoints)"
         if self.quantization:
             text += f"; real = {self.quantization['scale']:.6g} * (q - {self.quantization['zero_point']})"

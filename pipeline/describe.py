@@ -22,5 +22,6 @@ def model_metadata(spec: ModelSpec, config: Any, checkpoint_sha256: str, decoder
         input=InputMeta(name=image.name, size=tuple(config.input_size), layout=image.layout, color=image.color,
                         mean=image.mean, std=image.std,
                         crop_padding=PADDING if spec.topology is Topology.TOP_DOWN else None),
-        outputs=tuple(OutputMeta(o.name, str(o.kind), o.stride) for o in spec.outputs),
+        outputs=tuple(OutputMeta(o.name, str(o.kind), o.stride, "NHWC" if o.stride else "")
+                      for o in spec.outputs_for(config)),
     )

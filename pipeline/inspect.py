@@ -59,7 +59,8 @@ def _metadata_lines(meta: dict[str, Any]) -> list[str]:
         f"  checkpoint sha256: {meta['checkpoint_sha256']}",
         f"  input: {image['name']} {image['size'][0]}x{image['size'][1]} {image['color']} {image['layout']} "
         f"mean {image['mean']} std {image['std']} crop padding {image['crop_padding']}",
-        *(f"  output: {o['name']} {o['kind']} stride {o['stride']} {o['layout']}" for o in meta["outputs"]),
+        *(f"  output: {o['name']} {o['kind']}" + (f" stride {o['stride']} {o['layout']}" if o["stride"] else "")
+          for o in meta["outputs"]),
         f"  decoder: {meta['decoder']} ({meta['topology']})",
         f"  keypoints ({len(names)}): {', '.join(names)}",
         f"  skeleton ({len(meta['skeleton'])} edges): {edges}",

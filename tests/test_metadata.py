@@ -133,3 +133,22 @@ def test_props_round_trip_and_foreign_keys_are_kept_apart() -> None:
     assert parse_props(meta.props()) == meta.to_json()
     assert parse_props({**meta.props(), "vendor": "x"})["other"] == {"vendor": "x"}
     assert parse_props({"vendor": "x"}) == {"other": {"vendor": "x"}}
+
+
+def test_each_output_kind_is_described_and_only_deployed_outputs_are_listed() -> None:
+    """Regressed coordinates are no map (no stride, no layout); optional outputs a
+    config leaves out are not described."""
+    from converters.metadata import MEANING
+    from models.spec import OutputKind
+    from pipeline.describe import model_metadata
+
+    assert set(MEANING) == set(OutputKind)
+    spec = models.get("blazepose")
+    meta = model_metadata(spec, spec.tiny, "0" * 64, "coords-regression")
+    assert [o.name for o in meta.outputs] == [o.name for o in spec.outputs_for(spec.tiny)] == ["coords"]
+    (coords,) = meta.outputs
+    assert coords.stride is None and coords.layout == ""
+    assert coords.describe(17).startswith("coords, ") and "x / input width" in coords.describe(17)
+    both = model_metadata(spec, spec.config("tiny", {"heatmaps": "true"}), "0" * 64, "coords-regression")
+    assert [o.name for o in both.outputs] == ["coords", "heatmaps"]
+    assert "at stride 2, NHWC" in both.outputs[1].describe(17)

@@ -9,6 +9,7 @@ A model registered without a tiny config or without this test fails here.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,4 +57,4 @@ def test_every_registered_model_has_a_conversion_test() -> None:
     for name in models.names():
         assert f"test_tiny_model_converts_and_validates[{name}]" in collected, name
         for check in ("test_each_format_has_batch_one_and_the_spec_names", "test_runtime_outputs_match_keras"):
-            assert f"{check}[" in collected and f"-{name}]" in collected, (check, name)
+            assert re.search(rf"::{check}\[(.+-)?{name}(-.+)?\]", collected), (check, name)

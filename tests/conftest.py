@@ -14,12 +14,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.harness import TinyZoo, invoke
+from tests.harness import TinyZoo, invoke, shared_once
+
+
+def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder every xdist worker of this session shares (each worker's own
+    base temp is a child of it); the base temp itself when not distributed."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
 def zoo(tmp_path_factory: pytest.TempPathFactory) -> TinyZoo:
-    return TinyZoo(tmp_path_factory.mktemp("zoo"))
+    return TinyZoo(session_root(tmp_path_factory) / "zoo")
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +45,12 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def tiny_run(zoo: TinyZoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny fp32 run of every format, shared by the tests that read what a run
     leaves (metadata, inspect, report, index, pull); the folder holding artifacts/."""
-    root = tmp_path_factory.mktemp("tiny-run")
-    capfd = _NoCapture()
-    result = invoke(capfd, *zoo.run_args("hourglass"), "--profile", "--out", str(root / "artifacts"))  # type: ignore[arg-type]
-    assert result.code == 0, result.err
-    return root
+    def make(root: Path) -> None:
+        result = invoke(_NoCapture(), *zoo.run_args("hourglass"), "--profile",  # type: ignore[arg-type]
+                        "--out", str(root / "artifacts"))
+        assert result.code == 0, result.err
+
+    return shared_once(session_root(tmp_path_factory) / "tiny-run", make)
 
 
 class _NoCapture:

@@ -1,17 +1,24 @@
 """The tiny-model harness: every zoo model trained briefly on a tiny synthetic
 set once per session, and the CLI invoked in-process with exit code and output.
 
+The suite runs on every core (pytest-xdist); what the session shares (the tiny
+data, each tiny checkpoint, the shared tiny run) is made once for all workers by
+:func:`shared_once`, under a file lock, and reused by the others.
+
 A model x format test is then a few lines: ``zoo.model(name)``, ``zoo.run(...)``.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 import models
 from calibration.synthetic import SynthConfig, generate
@@ -43,6 +50,21 @@ def invoke(capfd: pytest.CaptureFixture[str], *args: str) -> Result:
     return Result(code, captured.out, captured.err)
 
 
+def shared_once(folder: Path, make: Callable[[Path], object]) -> Path:
+    """``folder``, made by ``make(folder)`` once per test session whichever worker
+    asks first; the others wait on the lock, then reuse it. A made folder is marked
+    done beside it, so one left half-made by a failure is made again."""
+    done = folder.with_name(folder.name + ".done")
+    with FileLock(folder.with_name(folder.name + ".lock")):
+        if not done.exists():
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            make(folder)
+            done.touch()
+    return folder
+
+
 @dataclass
 class TinyZoo:
     root: Path
@@ -51,7 +73,7 @@ class TinyZoo:
     def __post_init__(self) -> None:
         self.data = self.root / "data"
         self.cache = self.root / "cache"
-        generate(self.data, TINY_DATA)
+        shared_once(self.data, lambda folder: generate(folder, TINY_DATA))
 
     def checkpoint(self, name: str) -> Path:
         """A tiny checkpoint of ``name``, trained once per session."""
@@ -61,8 +83,9 @@ class TinyZoo:
             from pipeline.data import Data
 
             spec = models.get(name)
-            folder = self.root / "checkpoints" / name
-            train_into(folder, spec, spec.tiny, spec.tiny_schedule, Data(self.data, True, "tiny"), Console(live=False))
+            data = Data(self.data, True, "tiny")
+            folder = shared_once(self.root / "checkpoints" / name, lambda folder: train_into(
+                folder, spec, spec.tiny, spec.tiny_schedule, data, Console(live=False)))
             self._checkpoints[name] = folder / MODEL_FILE
         return self._checkpoints[name]
 

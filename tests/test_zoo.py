@@ -50,7 +50,7 @@ def test_tiny_config_is_small_and_differs_from_the_default(name: str) -> None:
 def test_every_registered_model_has_a_conversion_test() -> None:
     """Collected, not assumed: a model left out of the parametrisation (or a test
     renamed away) fails here."""
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider",
                            "tests/test_zoo.py", "tests/test_converters.py"],
                           capture_output=True, text=True, check=False, cwd=ROOT)
     collected = done.stdout

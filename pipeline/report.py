@@ -101,7 +101,7 @@ def _chart_target(manifest: dict[str, Any]) -> str | None:
     return PREFERRED_TARGET if PREFERRED_TARGET in targets else (targets[0] if targets else None)
 
 
-def figure_ms(block: dict[str, Any] | None) -> float | None:
+def _figure_ms(block: dict[str, Any] | None) -> float | None:
     """A latency block's headline figure: p50 measured on the host, the estimate
     for a device estimate, the mean a phone's benchmark reports (its ``statistic``)."""
     if not block:
@@ -112,7 +112,7 @@ def figure_ms(block: dict[str, Any] | None) -> float | None:
 
 def _latency(entry: dict[str, Any], target: str | None) -> tuple[float, str] | None:
     if target is not None:
-        figure = figure_ms((entry.get("latency") or {}).get("targets", {}).get(target))
+        figure = _figure_ms((entry.get("latency") or {}).get("targets", {}).get(target))
         return (figure, target) if figure is not None else None
     validation = entry["validation"]
     if validation.get("mean_inference_ms") is None or validation.get("runtime") in UNTIMED_RUNTIMES:
@@ -162,7 +162,7 @@ def _row(entry: dict[str, Any], targets: list[str]) -> str:
 
 
 def _latency_cell(block: dict[str, Any] | None) -> str:
-    figure = figure_ms(block)
+    figure = _figure_ms(block)
     if block is None or figure is None:
         status, reason = (block or {}).get("status", "-"), (block or {}).get("reason", "")
         return f"<td class='none' title='{escape(str(reason))}'>{escape(str(status))}</td>"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,6 @@ def shared_once(folder: Path, make: Callable[[Path], object]) -> Path:
 @dataclass
 class TinyZoo:
     root: Path
-    _checkpoints: dict[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data = self.root / "data"
@@ -76,18 +75,16 @@ class TinyZoo:
         shared_once(self.data, lambda folder: generate(folder, TINY_DATA))
 
     def checkpoint(self, name: str) -> Path:
-        """A tiny checkpoint of ``name``, trained once per session."""
-        if name not in self._checkpoints:
-            from pipeline.checkpoint import MODEL_FILE, train_into
-            from pipeline.console import Console
-            from pipeline.data import Data
+        """A tiny checkpoint of ``name``, trained once per session (``shared_once``)."""
+        from pipeline.checkpoint import MODEL_FILE, train_into
+        from pipeline.console import Console
+        from pipeline.data import Data
 
-            spec = models.get(name)
-            data = Data(self.data, True, "tiny")
-            folder = shared_once(self.root / "checkpoints" / name, lambda folder: train_into(
-                folder, spec, spec.tiny, spec.tiny_schedule, data, Console(live=False)))
-            self._checkpoints[name] = folder / MODEL_FILE
-        return self._checkpoints[name]
+        spec = models.get(name)
+        data = Data(self.data, True, "tiny")
+        folder = shared_once(self.root / "checkpoints" / name, lambda folder: train_into(
+            folder, spec, spec.tiny, spec.tiny_schedule, data, Console(live=False)))
+        return folder / MODEL_FILE
 
     def model(self, name: str) -> Any:
         import keras

@@ -29,8 +29,8 @@ MEANING = {
     OutputKind.OFFSETS: "2K channels: K y then K x offsets, input pixels from the cell to each keypoint",
     OutputKind.DISPLACEMENTS: "2E channels: E y then E x displacements, input pixels along each skeleton edge",
     OutputKind.PAFS: "2 channels per skeleton edge: x then y of the unit vector along the limb",
-    OutputKind.COORDS: "one row per keypoint in keypoint order: x / input width, y / input height, "
-                       "visibility logit",
+    OutputKind.COORDS: "one row per keypoint in keypoint order: x / input width, y / input height",
+    OutputKind.VISIBILITY: "one value per keypoint in keypoint order: the probability it is visible",
 }
 
 

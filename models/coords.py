@@ -1,8 +1,11 @@
-"""Regressed keypoints: a ``coords`` output [K, 3] of (x, y, visibility logit),
-x and y as fractions of the input's width and height.
+"""Regressed keypoints: a ``coords`` output [K, 2] of (x, y) as fractions of the
+input's width and height, and a ``visibility`` output [K] of probabilities.
 
 Fractions rather than pixels keep the regression targets in [0, 1] whatever the
 input size, so one initialisation and one learning rate suit every config.
+Position and visibility are separate outputs, each with its own range: packed
+in one tensor, an unbounded visibility logit set the int8 scale of the
+coordinates beside it (measured: a 0.16 scale step, 20 input pixels at 128).
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import numpy as np
 
 @dataclass(frozen=True)
 class CoordinateEncoder:
-    """Target [K, 3]: (x / width, y / height, COCO visibility flag 0/1/2). The flag
-    tells the loss which keypoints are labelled (> 0) and which are visible (2)."""
+    """Targets: ``coords`` [K, 3] = (x / width, y / height, COCO flag 0/1/2) and
+    ``visibility`` [K] = the flag. The flag tells each loss which keypoints are
+    labelled (> 0) and which are visible (2)."""
 
-    output: str
+    coords: str
+    visibility: str
     input_size: tuple[int, int]  # (height, width)
 
     def encode(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
@@ -32,14 +37,15 @@ class CoordinateEncoder:
             np.where(labelled, person[:, 1] / h, 0.0),
             person[:, 2],
         ], axis=-1)
-        return {self.output: target.astype(np.float32)}
+        return {self.coords: target.astype(np.float32), self.visibility: person[:, 2].copy()}
 
 
 @dataclass(frozen=True)
 class CoordinateDecoder:
     """Keypoints in input pixels; the score is the visibility probability."""
 
-    output: str
+    coords: str
+    visibility: str
     input_size: tuple[int, int]  # (height, width)
 
     @property
@@ -47,7 +53,7 @@ class CoordinateDecoder:
         return "coords-regression"
 
     def decode(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        coords = np.asarray(outputs[self.output], np.float32)  # [K, 3]
+        xy = np.asarray(outputs[self.coords], np.float32).reshape(-1, 2)
+        score = np.asarray(outputs[self.visibility], np.float32).reshape(-1)
         h, w = self.input_size
-        score = 1.0 / (1.0 + np.exp(-coords[:, 2]))
-        return np.stack([coords[:, 0] * w, coords[:, 1] * h, score], axis=-1)[None]
+        return np.stack([xy[:, 0] * w, xy[:, 1] * h, score], axis=-1)[None]

@@ -20,7 +20,7 @@ from models import losses
 from models.blocks import conv_bn_relu6, functional, heads, inverted_residual, scaled, submodel
 from models.budgets import budgets
 from models.errors import ConfigError
-from models.heatmaps import HeatmapDecoder, HeatmapEncoder
+from models.heatmaps import HeatmapDecoder, HeatmapEncoder, Refinement
 from models.keypoints import COCO_17
 from models.spec import (
     InputSpec,
@@ -52,6 +52,10 @@ class CPMConfig(ModelConfig):
     expansion: int = 4  # inverted-residual expansion inside the stages
     num_keypoints: int = 17
     sigma: float = 2.0  # target Gaussian, in heatmap cells
+    # DARK decoding (seed 002's, models/dark.py) rather than the quarter-cell step: it is
+    # continuous in the heatmap, so where two cells tie at the peak, float16 or int8
+    # rounding moves the keypoint by a fraction of a pixel instead of by a whole cell
+    refine: Refinement = Refinement.DARK
 
 
 def stage_output(stage: int, config: CPMConfig) -> str:
@@ -134,7 +138,7 @@ SPEC = ModelSpec(
     input=InputSpec(),
     outputs=(OutputSpec(OUTPUT, OutputKind.HEATMAPS, STRIDE),),
     keypoints=COCO_17,
-    make_decoder=lambda c: HeatmapDecoder(OUTPUT, STRIDE, logits=True, sigma=c.sigma),
+    make_decoder=lambda c: HeatmapDecoder(OUTPUT, STRIDE, c.refine, logits=True, sigma=c.sigma),
     make_encoder=_encoder,
     losses={OUTPUT: losses.spatial_softmax_ce},
     schedule=TrainSchedule(epochs=5, batch_size=16, learning_rate=4e-3, train_images=2400, val_images=200),

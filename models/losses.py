@@ -32,20 +32,29 @@ def heatmap_mse(target: Any, predicted: Any) -> Any:
     return ops.mean(ops.square(predicted - target), axis=(1, 2, 3))
 
 
-def keypoint_regression(target: Any, predicted: Any) -> Any:
-    """L1 distance of the labelled keypoints' (x, y) plus the binary cross-entropy
-    of their visibility, for a ``coords`` output [B, K, 3] (models/coords.py).
+def keypoint_position(target: Any, predicted: Any) -> Any:
+    """L1 distance of the labelled keypoints' (x, y), for a ``coords`` output
+    [B, K, 2] against its target [B, K, 3] of (x, y, COCO flag) (models/coords.py).
 
     L1 rather than L2: with coordinates as fractions of the input an L2 gradient
     vanishes as the keypoints get close, just where PCK is decided. Unlabelled
-    keypoints (flag 0) count for nothing; hidden ones (1) teach position and
-    "not visible".
+    keypoints (flag 0) count for nothing; hidden ones (1) still teach position.
     """
-    flag = target[..., 2]
-    labelled = ops.cast(flag > 0, predicted.dtype)
-    visible = ops.cast(flag > 1.5, predicted.dtype)
-    position = ops.sum(ops.abs(predicted[..., :2] - target[..., :2]), axis=-1)
-    logit = predicted[..., 2]
-    visibility = ops.maximum(logit, 0) - logit * visible + ops.log1p(ops.exp(-ops.abs(logit)))
+    labelled = ops.cast(target[..., 2] > 0, predicted.dtype)
+    position = ops.sum(ops.abs(predicted - target[..., :2]), axis=-1)
+    return ops.sum(position * labelled, axis=-1) / ops.maximum(ops.sum(labelled, axis=-1), 1.0)
+
+
+VISIBILITY_WEIGHT = 0.1  # a wrong "visible" costs as much as a tenth of the input's width
+
+
+def keypoint_visibility(flags: Any, probability: Any) -> Any:
+    """Binary cross-entropy of "visible" (flag 2) against a ``visibility`` output
+    [B, K] of probabilities, over the labelled keypoints, weighted beside the
+    position loss by ``VISIBILITY_WEIGHT``."""
+    labelled = ops.cast(flags > 0, probability.dtype)
+    visible = ops.cast(flags > 1.5, probability.dtype)
+    p = ops.clip(probability, 1e-6, 1.0 - 1e-6)
+    entropy = -(visible * ops.log(p) + (1.0 - visible) * ops.log(1.0 - p))
     count = ops.maximum(ops.sum(labelled, axis=-1), 1.0)
-    return ops.sum((position + 0.1 * visibility) * labelled, axis=-1) / count
+    return VISIBILITY_WEIGHT * ops.sum(entropy * labelled, axis=-1) / count

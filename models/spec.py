@@ -27,12 +27,13 @@ class OutputKind(StrEnum):
     OFFSETS = "offsets"
     DISPLACEMENTS = "displacements"
     PAFS = "pafs"
-    COORDS = "coords"  # [K, 3] per person: regressed keypoints, not a spatial map
+    COORDS = "coords"  # [K, 2] per person: regressed keypoints, not a spatial map
+    VISIBILITY = "visibility"  # [K] per person: the probability each keypoint is visible
 
     @property
     def spatial(self) -> bool:
-        """A map over the input at some stride (everything but regressed coordinates)."""
-        return self is not OutputKind.COORDS
+        """A map over the input at some stride (everything but regressed keypoints)."""
+        return self not in (OutputKind.COORDS, OutputKind.VISIBILITY)
 
 
 class Topology(StrEnum):
@@ -63,7 +64,7 @@ class InputSpec:
 class OutputSpec:
     name: str
     kind: OutputKind
-    stride: int | None  # input pixels per output cell; None for non-spatial outputs (coords)
+    stride: int | None  # input pixels per output cell; None for non-spatial outputs
 
     def __post_init__(self) -> None:
         if (self.stride is None) == self.kind.spatial:

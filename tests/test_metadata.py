@@ -145,10 +145,11 @@ def test_each_output_kind_is_described_and_only_deployed_outputs_are_listed() ->
     assert set(MEANING) == set(OutputKind)
     spec = models.get("blazepose")
     meta = model_metadata(spec, spec.tiny, "0" * 64, "coords-regression")
-    assert [o.name for o in meta.outputs] == [o.name for o in spec.outputs_for(spec.tiny)] == ["coords"]
-    (coords,) = meta.outputs
-    assert coords.stride is None and coords.layout == ""
+    assert [o.name for o in meta.outputs] == [o.name for o in spec.outputs_for(spec.tiny)] == ["coords", "visibility"]
+    coords, visibility = meta.outputs
+    assert coords.stride is None and coords.layout == "" and visibility.stride is None
     assert coords.describe(17).startswith("coords, ") and "x / input width" in coords.describe(17)
+    assert "probability it is visible" in visibility.describe(17)
     both = model_metadata(spec, spec.config("tiny", {"heatmaps": "true"}), "0" * 64, "coords-regression")
-    assert [o.name for o in both.outputs] == ["coords", "heatmaps"]
-    assert "at stride 2, NHWC" in both.outputs[1].describe(17)
+    assert [o.name for o in both.outputs] == ["coords", "visibility", "heatmaps"]
+    assert "at stride 2, NHWC" in both.outputs[2].describe(17)

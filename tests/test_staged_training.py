@@ -54,10 +54,19 @@ def test_blazepose_pretrains_then_fine_tunes_frozen_features_and_resumes(
 
 def test_the_deployed_blazepose_outputs_coordinates_and_optionally_heatmaps() -> None:
     spec = models.get("blazepose")
-    assert sorted(spec.build(spec.tiny).output) == ["coords"]
+    model = spec.build(spec.tiny)
+    assert sorted(model.output) == ["coords", "visibility"]
+    assert tuple(model.output["coords"].shape) == (None, 17, 2)
+    assert tuple(model.output["visibility"].shape) == (None, 17)
     with_maps = spec.config("tiny", {"heatmaps": "true"})
-    assert sorted(spec.build(with_maps).output) == ["coords", "heatmaps"]
-    assert spec.make_decoder(spec.tiny).name == "coords-regression"
+    assert sorted(spec.build(with_maps).output) == ["coords", "heatmaps", "visibility"]
+    decoder = spec.make_decoder(spec.tiny)
+    assert decoder.name == "coords-regression"
+    xy = np.tile(np.array([[0.25, 0.5]], np.float32), (17, 1))
+    decoded = decoder.decode({"coords": xy, "visibility": np.full(17, 0.75, np.float32)})
+    h, w = spec.tiny.input_size
+    assert decoded.shape == (1, 17, 3)
+    np.testing.assert_allclose(decoded[0, 0], [0.25 * w, 0.5 * h, 0.75])
 
 
 def test_cpm_supervises_every_stage_and_deploys_the_last() -> None:

@@ -210,6 +210,10 @@ class ModelSpec:
     # "pixel5-cpu-4t") -> the p50 milliseconds every artifact run or estimated on
     # that target must meet. A target without a budget is measured and reported only.
     budgets: Mapping[str, float] = field(default_factory=dict)
+    # Precisions left out of the default matrix, each with the measured reason (as
+    # Qualcomm AI Hub disables a model's path whose task metric drops too far).
+    # Named in --precisions, one is still built and validated like any other.
+    disabled: Mapping[Precision, str] = field(default_factory=dict)
     # What every artifact says it is (embedded metadata): the model's version, to
     # bump when its architecture or training changes what its outputs mean, and the
     # licence its files ship under (posepipe trains its own weights: the project's).

@@ -66,7 +66,7 @@ def render(manifest: dict[str, Any], drawn: Overlays) -> str:
     body = [
         f"<h1>posepipe report: {model} <span class='badge {status}'>{status}</span></h1>",
         f"<p class='meta'>{escape(_summary(manifest))}</p>",
-        "<h2>Artifacts</h2>", _table(manifest),
+        "<h2>Artifacts</h2>", _table(manifest), _disabled(manifest),
         "<h2>Size, latency and accuracy</h2>",
         chart(points(manifest, lambda e: _latency(e, target)), latency_label, manifest["reference"].get("pck")),
         "<h2>Decoded skeletons</h2>", _overlay_section(manifest, drawn),
@@ -75,6 +75,14 @@ def render(manifest: dict[str, Any], drawn: Overlays) -> str:
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>posepipe report: {model}</title><style>{STYLE}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")
+
+
+def _disabled(manifest: dict[str, Any]) -> str:
+    """The default paths the model leaves out, so a missing precision is explained."""
+    items = "".join(f"<li>{escape(d['format'])} {escape(d['precision'])}: {escape(d['reason'])}</li>"
+                    for d in manifest.get("disabled", []))
+    return f"<p class='meta'>left out of the default matrix by the model:</p><ul class='disabled'>{items}</ul>" \
+        if items else ""
 
 
 def _summary(manifest: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from pipeline.describe import model_metadata
 from pipeline.hashing import sha256_path
 from pipeline.latency import LatencyOptions, LatencyPlan, artifact_latency, breaches, plan, reference_latency
 from pipeline.manifest import SCHEMA, artifact_entry, passed, quantization_entry, write_manifest
-from pipeline.matrix import targets
+from pipeline.matrix import left_out, targets
 from pipeline.produce import Stage, produce
 from pipeline.reference import val_reference
 from pipeline.report import write_report
@@ -69,7 +69,12 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     schedule = spec.schedule_for(settings.preset)
     if settings.epochs is not None:
         schedule = schedule.with_epochs(settings.epochs)
-    chosen = targets(settings.formats, settings.precisions)  # a bad choice fails before any work
+    chosen = targets(settings.formats, settings.precisions, spec.disabled)  # a bad choice fails before any work
+    disabled = [{"format": str(t.format), "precision": str(t.precision), "reason": why}
+                for t, why in left_out(settings.formats, settings.precisions, spec.disabled)]
+    for entry in disabled:
+        console.step(f"matrix: {spec.name} {entry['format']} {entry['precision']} left out by the model: "
+                     f"{entry['reason']}")
     latency = plan(spec, settings.latency)
     out = settings.out / spec.name
     clean_temporaries(out)
@@ -119,6 +124,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         "latency": latency.to_json(),
         "passed": passed(entries) and not (latency.enforce and breaches(entries)),
         "artifacts": entries,
+        "disabled": disabled,
         "tools": tool_versions(),
     }
     write_manifest(out / MANIFEST, document)

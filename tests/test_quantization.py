@@ -14,7 +14,7 @@ import models
 from converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
 from models.errors import ConfigError
 from models.formats import Format, Precision
-from pipeline.matrix import Target, targets
+from pipeline.matrix import Target, left_out, targets
 from tests.harness import TinyZoo, invoke, read_manifest
 
 
@@ -36,6 +36,18 @@ def test_the_default_matrix_and_a_precision_no_format_builds() -> None:
     assert targets((Format.COREML,), (Precision.PALETTE4,)) == (Target(Format.COREML, Precision.PALETTE4),)
     with pytest.raises(ConfigError, match="no chosen format builds int16x8"):
         targets((Format.ONNX,), (Precision.INT16X8,))
+
+
+def test_a_models_disabled_precision_leaves_the_default_matrix_with_its_reason() -> None:
+    formats, why = (Format.TFLITE, Format.ONNX), {Precision.INT8: "loses 20 points"}
+    assert [str(t.precision) for t in targets(formats, None, why)] == ["fp32", "fp16"] * 2
+    assert left_out(formats, None, why) == ((Target(Format.TFLITE, Precision.INT8), "loses 20 points"),
+                                            (Target(Format.ONNX, Precision.INT8), "loses 20 points"))
+    # asked for by name, it is built (and validated) like any other
+    assert targets(formats, (Precision.INT8,), why) == (Target(Format.TFLITE, Precision.INT8),
+                                                         Target(Format.ONNX, Precision.INT8))
+    assert left_out(formats, (Precision.INT8,), why) == ()
+    assert "PCK" in models.get("blazepose").disabled[Precision.INT8]
 
 
 def test_every_precision_has_a_tolerance_and_fp16_int8_hold_the_issue_bounds() -> None:

@@ -9,6 +9,7 @@ import pytest
 import models
 from models.errors import ConfigError, PosepipeError, UnknownModelError
 from models.formats import Precision
+from models.spec import OutputKind
 from pipeline.errors import ERRORS, USAGE_EXIT_CODE
 
 
@@ -38,8 +39,9 @@ def test_every_output_has_the_stride_the_spec_says(name: str) -> None:
     h, w = spec.tiny.input_size
     for output in spec.outputs_for(spec.tiny):
         shape = tuple(model.output[output.name].shape[1:])
-        if output.stride is None:  # regressed coordinates: (x, y, visibility) per keypoint
-            assert shape == (len(spec.keypoints), 3)
+        if output.stride is None:  # regressed: (x, y) per keypoint, or a visibility per keypoint
+            k = len(spec.keypoints)
+            assert shape == {OutputKind.COORDS: (k, 2), OutputKind.VISIBILITY: (k,)}[output.kind]
         else:
             assert shape[:2] == (h // output.stride, w // output.stride)
 

@@ -37,6 +37,9 @@ def test_a_manifest_without_latency_still_renders(tiny_run: Path) -> None:
     assert "ms / budget" not in html and "no overlays: data gone" in html
     assert html.count("<tr class='passed'") == len(manifest["artifacts"])
     assert "mean ms, validation on this host" in html
+    assert "left out of the default matrix" not in html
+    manifest["disabled"] = [{"format": "onnx", "precision": "int8", "reason": "loses <20> points"}]
+    assert "<li>onnx int8: loses &lt;20&gt; points</li>" in render(manifest, Overlays((), {}, {}, note=""))
 
 
 def test_report_regenerates_with_latency_per_target_and_budget_status(

@@ -81,8 +81,9 @@ def _disabled(manifest: dict[str, Any]) -> str:
     """The default paths the model leaves out, so a missing precision is explained."""
     items = "".join(f"<li>{escape(d['format'])} {escape(d['precision'])}: {escape(d['reason'])}</li>"
                     for d in manifest.get("disabled", []))
-    return f"<p class='meta'>left out of the default matrix by the model:</p><ul class='disabled'>{items}</ul>" \
-        if items else ""
+    if not items:
+        return ""
+    return f"<p class='meta'>left out of the default matrix by the model:</p><ul class='disabled'>{items}</ul>"
 
 
 def _summary(manifest: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,24 @@ def test_tiny_model_converts_and_validates(zoo: TinyZoo, name: str, in_tmp: Path
         assert artifact["validation"]["task"]["agreement"] >= 0.999
     spec = models.get(name)
     assert [o["name"] for o in manifest["outputs"]] == [o.name for o in spec.outputs_for(spec.tiny)]
+    assert manifest["disabled"] == []  # named precisions leave nothing out
+
+
+def test_a_precision_the_model_disables_is_left_out_and_recorded(zoo: TinyZoo, in_tmp: Path,
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    from models.formats import Precision
+
+    args = zoo.run_args("blazepose", "--formats", "tflite")
+    at = args.index("--precisions")
+    del args[at:at + 2]  # the default matrix
+    result = invoke(capfd, *args)
+    assert result.code == 0, result.err
+    reason = models.get("blazepose").disabled[Precision.INT8]
+    assert f"matrix: blazepose tflite int8 left out by the model: {reason}" in result.out + result.err
+    manifest = read_manifest(in_tmp, "blazepose")
+    assert manifest["disabled"] == [{"format": "tflite", "precision": "int8", "reason": reason}]
+    assert sorted(a["file"] for a in manifest["artifacts"]) == ["blazepose-fp16.tflite", "blazepose-fp32.tflite"]
+    assert escape(reason) in (in_tmp / "artifacts" / "blazepose" / "report.html").read_text()
 
 
 @pytest.mark.parametrize("name", models.names())

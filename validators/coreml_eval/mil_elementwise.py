@@ -20,13 +20,19 @@ _BINARY = {
     "logical_and": np.logical_and, "logical_or": np.logical_or, "logical_xor": np.logical_xor,
 }
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) through exp(-|x|), which never overflows (nor warns)."""
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype)
+
+
 _UNARY = {
     "abs": np.abs, "ceil": np.ceil, "floor": np.floor, "round": np.round, "sign": np.sign,
     "sqrt": np.sqrt, "exp": np.exp, "exp2": np.exp2, "square": np.square, "sin": np.sin,
     "cos": np.cos, "tanh": np.tanh, "relu": lambda x: np.maximum(x, x.dtype.type(0)),
     "logical_not": np.logical_not, "identity": lambda x: x.copy(),
-    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-    "silu": lambda x: x / (1 + np.exp(-x)),
+    "sigmoid": _sigmoid,
+    "silu": lambda x: x * _sigmoid(x),
     "softplus": lambda x: np.logaddexp(x, x.dtype.type(0)),
     "relu6": lambda x: np.clip(x, x.dtype.type(0), x.dtype.type(6)),
 }

@@ -25,12 +25,11 @@ def targets(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | Non
         offered = CONVERTERS[fmt].defaults if precisions is None else precisions
         chosen += [Target(fmt, p) for p in CONVERTERS[fmt].precisions if p in offered]
     if precisions is None:
-        chosen = [t for t in chosen if t.precision not in (disabled or {})]
-    if precisions is not None:
-        unbuilt = [str(p) for p in precisions if not any(t.precision is p for t in chosen)]
-        if unbuilt:
-            raise ConfigError(f"--precisions: no chosen format builds {', '.join(unbuilt)} "
-                              f"(formats: {', '.join(map(str, formats))})")
+        return tuple(t for t in chosen if t.precision not in (disabled or {}))
+    unbuilt = [str(p) for p in precisions if not any(t.precision is p for t in chosen)]
+    if unbuilt:
+        raise ConfigError(f"--precisions: no chosen format builds {', '.join(unbuilt)} "
+                          f"(formats: {', '.join(map(str, formats))})")
     return tuple(chosen)
 
 

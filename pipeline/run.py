@@ -70,11 +70,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     if settings.epochs is not None:
         schedule = schedule.with_epochs(settings.epochs)
     chosen = targets(settings.formats, settings.precisions, spec.disabled)  # a bad choice fails before any work
-    disabled = [{"format": str(t.format), "precision": str(t.precision), "reason": why}
-                for t, why in left_out(settings.formats, settings.precisions, spec.disabled)]
-    for entry in disabled:
-        console.step(f"matrix: {spec.name} {entry['format']} {entry['precision']} left out by the model: "
-                     f"{entry['reason']}")
+    disabled = _left_out(settings, spec, console)
     latency = plan(spec, settings.latency)
     out = settings.out / spec.name
     clean_temporaries(out)
@@ -130,6 +126,15 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     write_manifest(out / MANIFEST, document)
     write_report(out / MANIFEST, console, reference=reference)
     return document
+
+
+def _left_out(settings: RunSettings, spec: ModelSpec, console: Console) -> list[dict[str, str]]:
+    """The default paths the model disables, said up front and kept for the manifest."""
+    rows = [{"format": str(t.format), "precision": str(t.precision), "reason": why}
+            for t, why in left_out(settings.formats, settings.precisions, spec.disabled)]
+    for row in rows:
+        console.step(f"matrix: {spec.name} {row['format']} {row['precision']} left out by the model: {row['reason']}")
+    return rows
 
 
 def _latency(entries: list[dict[str, Any]], out: Path, model: Any, feed: tuple[str, tuple[int, ...]],

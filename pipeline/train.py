@@ -167,7 +167,7 @@ def _fit_stage(spec: ModelSpec, config: Any, schedule: TrainSchedule, model: ker
         monitor.begin(stage.name, first, advance)
         for epoch in range(done, stage.epochs):
             part.fit(batches.epoch(first + epoch + 1), epochs=epoch + 1, initial_epoch=epoch, verbose=0,
-                     callbacks=[monitor])
+                     shuffle=False, callbacks=[monitor])
 
 
 class Monitor(keras.callbacks.Callback):

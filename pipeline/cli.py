@@ -234,6 +234,43 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
     train_into(folder, spec, config, schedule, resolved, console, seed, resume_from, resume_last, chosen)
 
 
+@cli.command("bench-train")
+@model_argument
+@preset_option
+@override_option
+@data_option
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Batches timed for each rate (after a warm-up of 3).")
+@click.option("--images", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Training crops the pipeline draws from (whole batches).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="Also write the figures to this JSON file.")
+@seed_option
+@cache_option
+def bench_train_command(model: str, preset: str, options: tuple[str, ...], data: Path | None, steps: int,
+                        images: int, json_out: Path | None, seed: int, cache: Path | None) -> None:
+    """Time the training input pipeline (images/s of augmentation and target
+    encoding) against the model's training steps on this machine."""
+    _quiet_libraries()
+    import models
+    from pipeline.atomic import write_json
+    from pipeline.bench_train import bench_train
+    from pipeline.console import Console
+    from pipeline.data import resolve_data, synth_config
+    from pipeline.run import default_cache
+
+    console = Console()
+    spec = models.get(model)
+    config = spec.config(preset, dict(_overrides(options)))
+    schedule = spec.schedule_for(preset)
+    resolved = resolve_data(data, cache or default_cache(), synth_config(schedule, seed), console)
+    result = bench_train(spec, config, preset, schedule, resolved, steps, images, console, seed)
+    for line in result.lines():
+        click.echo(line)
+    if json_out is not None:
+        write_json(json_out, result.to_json())
+
+
 @cli.command()
 @model_argument
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,

@@ -66,7 +66,46 @@ def distribution(kind: StrategyKind, cpu_replicas: int | None = None) -> Distrib
         devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
         return Distribution(kind, tf.distribute.MirroredStrategy(devices=devices))
     check_tf_config(os.environ.get("TF_CONFIG"))
+    _average_scalars_across_workers()
     return Distribution(kind, tf.distribute.MultiWorkerMirroredStrategy())
+
+
+# Keras 3 (3.15.1 here) cannot run ``fit`` under MultiWorkerMirroredStrategy as it
+# ships (keras-team/keras#20585, open). Two places fail, both in
+# keras/src/backend/tensorflow/trainer.py, and the two functions below step round
+# them through Keras's private names, only for ``--strategy multi-worker``:
+# 1. ``_maybe_symbolic_build`` averages the first distributed batch with an eager
+#    ``strategy.reduce``, which the collective ops reject ("Attempt to convert a
+#    value (PerReplica...) to a Tensor").
+# 2. ``reduce_per_replica`` averages every step's scalar loss with
+#    ``strategy.reduce("MEAN", v, axis=0)`` ("Invalid reduction dimension 0 for
+#    input with 0 dimensions").
+
+
+def build_for_multi_worker(model: Any, batch: Any) -> None:
+    """Build the optimizer and metrics on one plain batch, and make ``fit`` take its
+    strategy from the scope it runs in, so it never reaches failure 1."""
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=batch)
+    model._distribute_strategy = None
+
+
+def _average_scalars_across_workers() -> None:
+    """Failure 2: scalars are averaged over replicas with no axis."""
+    from keras.src.backend.tensorflow import trainer
+
+    if getattr(trainer.reduce_per_replica, "posepipe", False):
+        return
+    shipped = trainer.reduce_per_replica
+
+    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
+        if reduction in ("mean", "auto") and trainer._collective_all_reduce_multi_worker(strategy):
+            return trainer.tree.map_structure(
+                lambda v: strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0), values)
+        return shipped(values, strategy, reduction)
+
+    reduce_per_replica.posepipe = True  # type: ignore[attr-defined]
+    trainer.reduce_per_replica = reduce_per_replica
 
 
 def split_cpu(replicas: int) -> None:

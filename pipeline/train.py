@@ -31,7 +31,7 @@ from models.errors import ConfigError
 from models.spec import Decoder, ModelSpec, TrainSchedule, TrainStage
 from pipeline.atomic import TEMP_PREFIX, write_json
 from pipeline.console import Advance, Console
-from pipeline.distribute import Distribution, StrategyKind, distribution
+from pipeline.distribute import Distribution, StrategyKind, build_for_multi_worker, distribution
 from pipeline.errors import CheckpointError
 from pipeline.input_pipeline import InputPipeline
 from pipeline.versions import tool_versions
@@ -165,9 +165,12 @@ def _fit_stage(spec: ModelSpec, config: Any, schedule: TrainSchedule, model: ker
     label = f"training {spec.name} {stage.name} (epochs {first + done + 1}-{first + stage.epochs}, {remaining} steps)"
     with console.progress(label, remaining) as advance:
         monitor.begin(stage.name, first, advance)
+        if strategy.kind is StrategyKind.MULTI_WORKER:
+            build_for_multi_worker(part, next(iter(batches.epoch(first + done + 1))))
         for epoch in range(done, stage.epochs):
-            part.fit(batches.epoch(first + epoch + 1), epochs=epoch + 1, initial_epoch=epoch, verbose=0,
-                     shuffle=False, callbacks=[monitor])
+            with strategy.strategy.scope():
+                part.fit(batches.epoch(first + epoch + 1), epochs=epoch + 1, initial_epoch=epoch, verbose=0,
+                         shuffle=False, callbacks=[monitor])
 
 
 class Monitor(keras.callbacks.Callback):

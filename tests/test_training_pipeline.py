@@ -194,3 +194,39 @@ def test_a_killed_training_resumes_after_its_last_complete_epoch(zoo: TinyZoo, t
     assert record["resumed_from"] == 1 and [e["epoch"] for e in record["epochs"]] == [1, 2, 3]
     assert all(np.array_equal(x, y) for x, y in zip(weights, _weights(out), strict=True))  # epoch 1 kept
     assert not partial.exists() and (out / "model.keras").is_file()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_train_as_one_two_replica_mirror(zoo: TinyZoo, tmp_path: Path) -> None:
+    """MultiWorkerMirroredStrategy through Keras's fit (which needs two work-rounds,
+    pipeline/distribute.py): two processes with TF_CONFIG train the same weights,
+    and the same as MirroredStrategy over two CPU devices in one process."""
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    workers = []
+    for index in (0, 1):
+        os.environ["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        try:
+            workers.append(_micro(str(tmp_path / f"w{index}"), str(zoo.data), "--epochs", "1",
+                                  "--strategy", "multi-worker"))
+        finally:
+            del os.environ["TF_CONFIG"]
+    mirrored = _micro(str(tmp_path / "m"), str(zoo.data), "--epochs", "1", "--strategy", "mirrored",
+                      "--cpu-replicas", "2")
+    for process in (*workers, mirrored):
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-2000:]
+    records = [json.loads((tmp_path / name / "training.json").read_text()) for name in ("w0", "w1", "m")]
+    assert [r["distribution"]["strategy"] for r in records] == ["multi-worker", "multi-worker", "mirrored"]
+    assert all(r["distribution"]["replicas"] == 2 for r in records)
+    w0, w1, m = (_weights(tmp_path / name) for name in ("w0", "w1", "m"))
+    assert all(np.array_equal(x, y) for x, y in zip(w0, w1, strict=True))
+    assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(w0, m, strict=True))

@@ -147,6 +147,7 @@ def transform_images(images: tf.Tensor, matrices: tf.Tensor) -> tf.Tensor:
     back = tf.constant([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
     inverse = back @ tf.linalg.inv(matrices) @ half
     flat = tf.reshape(inverse, [-1, 9])[:, :8] / inverse[:, 2:3, 2]
-    shape = tf.shape(images)[1:3]
-    return tf.raw_ops.ImageProjectiveTransformV3(images=images, transforms=flat, output_shape=shape,
-                                                 fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+    out = tf.raw_ops.ImageProjectiveTransformV3(images=images, transforms=flat, output_shape=tf.shape(images)[1:3],
+                                                fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+    out.set_shape(images.shape)  # the op loses the static size, which layers like UpSampling2D need
+    return out

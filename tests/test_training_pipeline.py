@@ -232,3 +232,9 @@ def test_two_workers_on_localhost_train_as_one_two_replica_mirror(zoo: TinyZoo, 
     w0, w1, m = (_weights(tmp_path / name) for name in ("w0", "w1", "m"))
     assert all(np.array_equal(x, y) for x, y in zip(w0, w1, strict=True))
     assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(w0, m, strict=True))
+
+
+def test_an_augmentation_range_must_make_sense() -> None:
+    for bad in ({"flip": 1.5}, {"scale": (1.2, 0.8)}, {"scale": (0.0, 1.0)}, {"rotation": -5.0}):
+        with pytest.raises(ValueError, match="augmentation: flip"):
+            Augmentation(**bad)  # type: ignore[arg-type]

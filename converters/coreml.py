@@ -29,6 +29,8 @@ class CoreMLConverter:
         if fmt not in (Format.COREML, Format.COREML_NN):
             raise ValueError(f"not a Core ML format: {fmt}")
         self.format = fmt
+        # An .mlpackage's Manifest.json names its parts by fresh random UUIDs on every save.
+        self.deterministic = fmt is Format.COREML_NN
         self.precisions: tuple[Precision, ...] = (Precision.FP32,)
         self.defaults: tuple[Precision, ...] = (Precision.FP32,)
         if fmt is Format.COREML:

@@ -262,8 +262,8 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
               help="Worker processes converting and validating artifacts side by side (latency is always "
                    "measured one artifact at a time).")
 @click.option("--force", is_flag=True,
-              help="Redo every stage (training excepted: delete the cached checkpoint to retrain), "
-                   "even those whose inputs did not change.")
+              help="Redo every conversion, validation, timing and the report even when up to date (the "
+                   "cached data, calibration set and checkpoint stay: delete them from --cache to redo those).")
 @latency_options
 @epochs_option
 @seed_option

@@ -19,6 +19,7 @@ from typing import Any
 
 import models
 from calibration.calibset import CalibrationSet
+from calibration.coco import CocoKeypoints
 from calibration.preprocess import PADDING
 from converters import CONVERTERS, ConversionRequest
 from converters.metadata import ArtifactMetadata
@@ -119,7 +120,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         "outputs": [{"name": o.name, "kind": str(o.kind), "stride": o.stride} for o in spec.outputs_for(config)],
         "keypoints": {"names": list(spec.keypoints.names), "skeleton": [list(e) for e in spec.keypoints.skeleton]},
         "decoder": inputs.decoder,
-        "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": "val",
+        "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": reference["split"],
                  "val_samples": reference["samples"]},
         "reference": {"runtime": "keras", "pck": reference["pck"], "latency": reference_timing},
         "model_stats": cost.to_json(),
@@ -151,8 +152,12 @@ class Inputs:
         self.val_samples = settings.val_samples or schedule.val_images
 
     @cached_property
+    def validation(self) -> tuple[Reference, CocoKeypoints]:
+        return val_reference(self.model, self.spec, self.config, self.data, self.val_samples, self.console)
+
+    @property
     def reference(self) -> Reference:
-        return val_reference(self.model, self.spec, self.config, self.data, self.val_samples, self.console)[0]
+        return self.validation[0]
 
     @cached_property
     def calibration(self) -> CalibrationSet | None:
@@ -209,7 +214,8 @@ def _reference(inputs: Inputs, stages: StageCache, console: Console) -> dict[str
     if found is not None:
         console.step(f"reference: up to date, PCK@0.2 {found['pck']:.3f} on {found['samples']} val samples")
         return found
-    value = {"pck": inputs.reference.pck, "samples": len(inputs.reference.samples)}
+    reference, val_set = inputs.validation
+    value = {"pck": reference.pck, "samples": len(reference.samples), "split": val_set.split}
     stages.put("reference", stage_key, value)
     return value
 

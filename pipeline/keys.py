@@ -17,6 +17,8 @@ TRAINING_SOURCES = ("calibration", "pipeline/train.py")
 # What produces an artifact and its verdict (the model's own code is added per model).
 ARTIFACT_SOURCES = ("converters", "validators", "calibration", "pipeline/convert.py", "pipeline/produce.py",
                     "pipeline/describe.py", "pipeline/manifest.py")
+# The reference record's fields are written by pipeline/run.py.
+REFERENCE_SOURCES = ("validators", "calibration", "pipeline/reference.py", "pipeline/run.py")
 LATENCY_SOURCES = ("validators", "pipeline/latency.py")
 REPORT_SOURCES = ("pipeline/report.py", "pipeline/report_chart.py", "pipeline/overlay.py", "validators")
 

@@ -36,7 +36,7 @@ from pipeline.convert import artifact_path
 from pipeline.data import Data, resolve_data, synth_config
 from pipeline.describe import model_metadata
 from pipeline.hashing import key, sha256_path
-from pipeline.keys import ARTIFACT_SOURCES, LATENCY_SOURCES, REPORT_SOURCES, code_key, sources
+from pipeline.keys import ARTIFACT_SOURCES, LATENCY_SOURCES, REFERENCE_SOURCES, REPORT_SOURCES, code_key, sources
 from pipeline.latency import LatencyOptions, LatencyPlan, artifact_latency, breaches, plan, reference_latency
 from pipeline.manifest import SCHEMA, finite, passed, write_manifest
 from pipeline.matrix import Target, left_out, targets
@@ -173,7 +173,7 @@ class Inputs:
 
     def reference_key(self) -> str:
         return key("reference", self.checkpoint.weights_sha256, self.data.fingerprint, self.val_samples,
-                   self.decoder, code_key(self.spec, "validators", "calibration"), tool_versions())
+                   self.decoder, code_key(self.spec, *REFERENCE_SOURCES), tool_versions())
 
     def artifact_key(self, target: Target) -> str:
         s, fmt, precision = self.settings, target.format, target.precision

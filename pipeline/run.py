@@ -11,72 +11,41 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
-from functools import cached_property, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import models
-from calibration.calibset import CalibrationSet
-from calibration.coco import CocoKeypoints
 from calibration.preprocess import PADDING
-from converters import CONVERTERS, ConversionRequest
-from converters.metadata import ArtifactMetadata
+from converters import CONVERTERS
 from converters.recipe import Recipe
 from models.errors import ConfigError
 from models.formats import Format, Precision
 from models.spec import ModelSpec
 from pipeline.atomic import clean_temporaries, remove
-from pipeline.build import Job, Workspace, build_all, describe
-from pipeline.calibrate import DEFAULT_SAMPLES, calibration_set
+from pipeline.build import Job, build_all, describe
 from pipeline.checkpoint import RECORD_FILE, Checkpoint, load_checkpoint, trained_checkpoint, weights_sha256
-from pipeline.console import Console, RecordingConsole, replay
+from pipeline.console import Console, replay
 from pipeline.convert import artifact_path
 from pipeline.data import Data, resolve_data, synth_config
-from pipeline.describe import model_metadata
 from pipeline.hashing import key, sha256_path
-from pipeline.keys import ARTIFACT_SOURCES, LATENCY_SOURCES, REFERENCE_SOURCES, REPORT_SOURCES, code_key, sources
-from pipeline.latency import LatencyOptions, LatencyPlan, artifact_latency, breaches, plan, reference_latency
+from pipeline.inputs import Inputs, RunSettings, worker_workspace
+from pipeline.keys import LATENCY_SOURCES, REPORT_SOURCES, sources
+from pipeline.latency import LatencyPlan, artifact_latency, breaches, plan, reference_latency
 from pipeline.manifest import SCHEMA, finite, passed, write_manifest
 from pipeline.matrix import Target, left_out, targets
-from pipeline.produce import Stage
-from pipeline.reference import val_reference
 from pipeline.report import REPORT, write_report
 from pipeline.stages import StageCache
 from pipeline.versions import tool_versions
 from validators.macs import ModelCost, count
-from validators.validate import Reference
 
 MANIFEST = "manifest.json"
 
 
 def default_cache() -> Path:
     return Path(os.environ.get("POSEPIPE_CACHE", ".cache/posepipe"))
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    model: str
-    preset: str = "default"
-    overrides: tuple[tuple[str, str], ...] = ()
-    data: Path | None = None
-    checkpoint: Path | None = None
-    out: Path = Path("artifacts")
-    cache: Path = Path(".cache/posepipe")
-    formats: tuple[Format, ...] = tuple(Format)
-    precisions: tuple[Precision, ...] | None = None  # None: each format's defaults
-    recipe: Recipe = Recipe()
-    calibration_samples: int = DEFAULT_SAMPLES
-    calibration_data: Path | None = None
-    auto_mixed_precision: bool = False
-    val_samples: int | None = None
-    epochs: int | None = None
-    threads: int = 1
-    seed: int = 0
-    latency: LatencyOptions = LatencyOptions()
-    jobs: int = 1  # worker processes for the artifact stages
-    force: bool = False  # redo every stage, up to date or not
 
 
 def run(settings: RunSettings, console: Console) -> dict[str, Any]:
@@ -136,74 +105,6 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     console.step(f"stages: {len(stages.fresh)} up to date, {len(stages.redone)} run; "
                  f"{time.perf_counter() - started:.1f}s, of which {imported:.1f}s importing TensorFlow")
     return document
-
-
-class Inputs:
-    """What the stages of one run read. The slow ones (the reference outputs,
-    the calibration set) are made on first use: a run whose stages are all up
-    to date needs neither."""
-
-    def __init__(self, settings: RunSettings, spec: ModelSpec, config: Any, schedule: Any, data: Data, model: Any,
-                 checkpoint: Checkpoint, calibrated: bool, console: Console) -> None:
-        self.settings, self.spec, self.config, self.schedule, self.data = settings, spec, config, schedule, data
-        self.model, self.checkpoint, self.calibrated, self.console = model, checkpoint, calibrated, console
-        self.out = settings.out / spec.name
-        self.decoder: str = spec.make_decoder(config).name
-        self.val_samples = settings.val_samples or schedule.val_images
-
-    @cached_property
-    def validation(self) -> tuple[Reference, CocoKeypoints]:
-        return val_reference(self.model, self.spec, self.config, self.data, self.val_samples, self.console)
-
-    @property
-    def reference(self) -> Reference:
-        return self.validation[0]
-
-    @cached_property
-    def calibration(self) -> CalibrationSet | None:
-        if not self.calibrated:
-            return None
-        s = self.settings
-        return calibration_set(self.spec, self.config.input_size, self.data, s.cache, self.console,
-                               s.calibration_samples, s.calibration_data, s.seed)
-
-    @cached_property
-    def metadata(self) -> ArtifactMetadata:
-        return model_metadata(self.spec, self.config, self.checkpoint.weights_sha256, self.decoder)
-
-    def reference_key(self) -> str:
-        return key("reference", self.checkpoint.weights_sha256, self.data.fingerprint, self.val_samples,
-                   self.decoder, code_key(self.spec, *REFERENCE_SOURCES), tool_versions())
-
-    def artifact_key(self, target: Target) -> str:
-        s, fmt, precision = self.settings, target.format, target.precision
-        calibration = _calibration_json(self.calibration) if precision.calibrated else None
-        return key("artifact", self.spec.name, asdict(self.config), str(fmt), str(precision),
-                   s.recipe.for_artifact(fmt, precision), list(s.recipe.keep_float), s.auto_mixed_precision,
-                   calibration, asdict(self.metadata), self.reference_key(), code_key(self.spec, *ARTIFACT_SOURCES),
-                   tool_versions())
-
-    def workspace(self) -> Workspace:
-        s = self.settings
-        stage = Stage(self.out, s.cache / "logs" / self.spec.name, self.reference, s.threads, s.auto_mixed_precision,
-                      _calibration_json(self.calibration), self.metadata)
-
-        def request(target: Target) -> ConversionRequest:
-            calibration = self.calibration if target.precision.calibrated else None
-            return ConversionRequest(self.model, self.spec, self.config.input_size, target.precision, calibration,
-                                     s.recipe)
-
-        return Workspace(self.model, stage, request)
-
-
-def worker_workspace(settings: RunSettings, checkpoint: Checkpoint, data: Data, calibrated: bool) -> Workspace:
-    """A pool worker's copy of the run's inputs (spawned: nothing is inherited)."""
-    spec = models.get(settings.model)
-    config = spec.config(settings.preset, dict(settings.overrides))
-    schedule = spec.schedule_for(settings.preset)
-    console = RecordingConsole()
-    model = load_checkpoint(checkpoint.path, spec, config)
-    return Inputs(settings, spec, config, schedule, data, model, checkpoint, calibrated, console).workspace()
 
 
 def _reference(inputs: Inputs, stages: StageCache, console: Console) -> dict[str, Any]:
@@ -375,12 +276,6 @@ def _check_keep_float(recipe: Recipe, model: Any, spec: ModelSpec) -> None:
     if unknown:
         raise ConfigError(f"--keep-float: {spec.name} has no layer {', '.join(unknown)} "
                           "(a failed int8 artifact's .sensitivity.json lists the layer names)")
-
-
-def _calibration_json(calibration: CalibrationSet | None) -> dict[str, Any] | None:
-    if calibration is None:
-        return None
-    return {"sha256": calibration.sha256, "samples": len(calibration), "source": calibration.source}
 
 
 def _fp32_bytes(entries: list[dict[str, Any]], fmt: Format) -> int | None:

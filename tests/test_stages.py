@@ -133,7 +133,10 @@ def _trusted_files_are_intact(folder: Path) -> None:
 
 
 def test_a_killed_run_leaves_nothing_trusted_and_the_next_run_completes(zoo: TinyZoo, tmp_path: Path) -> None:
-    args = _args(zoo, "--formats", "tflite", "--precisions", "fp32,fp16", "--bench-runs", "20")
+    # Timing long enough (20000 runs, capped at --bench-max-secs) that the ^C lands in it:
+    # the log lags the run, and a tiny model's 20 runs are over before the line is read.
+    args = _args(zoo, "--formats", "tflite", "--precisions", "fp32,fp16", "--bench-runs", "20000",
+                 "--bench-max-secs", "6")
     folder, log = tmp_path / "artifacts" / "hourglass", tmp_path / "run.log"
     points: list[tuple[Callable[[], bool], signal.Signals]] = [
         # SIGKILL mid-conversion: a temporary folder exists (the file is being written)

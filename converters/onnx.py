@@ -26,7 +26,9 @@ OPSET = 17
 class OnnxConverter:
     format = Format.ONNX
     precisions = (Precision.FP32, Precision.FP16, Precision.INT8)
-    deterministic = True
+    # fp32 and fp16 are (tests/test_stages.py); int8 is not yet: ONNX Runtime's
+    # calibration wrote other activation scales in another process on a loaded machine.
+    deterministic = False
     defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
 
     def convert(self, request: ConversionRequest, out: Path) -> None:

@@ -98,7 +98,7 @@ def test_the_worker_pool_builds_the_same_bytes_as_one_process(
     assert "convert: 4 artifacts on 2 worker processes" in pooled.err
     assert all(f"{name}: passed" in pooled.err for name in FILES)
     first, second = (json.loads((in_tmp / o / "hourglass" / "manifest.json").read_text()) for o in ("one", "pool"))
-    assert first["reproducible"] == {"tflite": True, "onnx": False}  # ONNX int8 is not (yet)
+    assert first["reproducible"] == {"tflite": True, "onnx": True}
     digests = [{e["file"]: e["sha256"] for e in m["artifacts"]} for m in (first, second)]
     assert digests[0] == digests[1] and len(digests[0]) == 4
     assert all(line.startswith((">", " ", "warning:", "hourglass", "FAILED", "posepipe: error:"))
@@ -166,8 +166,7 @@ def test_a_killed_run_leaves_nothing_trusted_and_the_next_run_completes(zoo: Tin
 
 def test_two_processes_build_byte_identical_tflite_and_onnx_files(zoo: TinyZoo, tmp_path: Path) -> None:
     """Each in a fresh process started as the command starts: the same checkpoint,
-    calibration set and settings give the same bytes, TFLite at fp32, fp16 and int8,
-    ONNX at fp32 and fp16 (int8 ONNX is not reproducible yet: see the README)."""
+    calibration set and settings give the same bytes at fp32, fp16 and int8."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     logs = [tmp_path / f"{name}.log" for name in ("first", "second")]
     runs = [subprocess.Popen([sys.executable, "-m", "tests.reproduce", str(zoo.checkpoint("hourglass")),
@@ -176,6 +175,5 @@ def test_two_processes_build_byte_identical_tflite_and_onnx_files(zoo: TinyZoo, 
             for log in logs]
     for run, log in zip(runs, logs, strict=True):
         assert run.wait(timeout=600) == 0, log.read_text()[-3000:]
-    files = [{p.name: sha256_path(p) for p in (tmp_path / name).glob("hourglass-*") if p.name != "hourglass-int8.onnx"}
-             for name in ("first", "second")]
-    assert len(files[0]) == 5 and files[0] == files[1]
+    files = [{p.name: sha256_path(p) for p in (tmp_path / name).glob("hourglass-*")} for name in ("first", "second")]
+    assert len(files[0]) == 6 and files[0] == files[1]

@@ -26,7 +26,7 @@ OPSET = 17
 class OnnxConverter:
     format = Format.ONNX
     precisions = (Precision.FP32, Precision.FP16, Precision.INT8)
-    deterministic = True
+    deterministic = True  # at every precision (tests/test_stages.py)
     defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
 
     def convert(self, request: ConversionRequest, out: Path) -> None:

@@ -110,8 +110,8 @@ def test_the_worker_pool_builds_the_same_bytes_as_one_process(
 def _posepipe(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CI": "true"}
     with log.open("wb") as handle:
-        # ^C's default action restored: pytest-xdist workers ignore SIGINT, and an ignored
-        # signal stays ignored across exec (Python then installs no KeyboardInterrupt).
+        # ^C's default action restored: a suite started in the background by a script
+        # (as CI may start it) runs with SIGINT ignored, which stays ignored across exec.
         return subprocess.Popen([sys.executable, "-c", "from pipeline.cli import main; main()", *args],
                                 cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, env=env,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

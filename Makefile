@@ -20,7 +20,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help:
 	@echo "make convert MODEL=hourglass   train or reuse a checkpoint, convert, verify (artifacts/MODEL/)"
 	@echo "make artifacts                 make convert for every zoo model, then artifacts/index.json"
-	@echo "make bench MODEL=hourglass     every precision built, verified, timed per target, profiled (budgets reported)"
+	@echo "make bench MODEL=hourglass     every precision built, verified, timed per target, profiled (budgets reported);"
+	@echo "                               and a rerun's time"
 	@echo "make test                      the test suite (tiny models)"
 	@echo "make test-slow                 the slow tests (full-size models)"
 	@echo "make lint                      ruff"
@@ -47,8 +48,14 @@ artifacts: $(STAMP)
 # Budgets are reported, not enforced, here: bench measures every precision, including
 # ones built to be looked at rather than shipped (int16x8 runs reference kernels on x86).
 # `make convert` enforces them.
+# The same run again measures a rerun with nothing changed (wall time, and the part
+# of it spent importing TensorFlow).
 bench: $(STAMP)
 	$(BIN)/posepipe run $(MODEL) --precisions $(BENCH_PRECISIONS) --budgets-report-only $(ARGS); status=$$?; \
+	start=$$(date +%s%N); \
+	line=$$($(BIN)/posepipe run $(MODEL) --precisions $(BENCH_PRECISIONS) --budgets-report-only $(ARGS) 2>&1 \
+		| grep '^> stages:'); \
+	echo "rerun with nothing changed: $$(( ($$(date +%s%N) - start) / 1000000 )) ms wall; $${line#> }"; \
 	$(BIN)/posepipe bench $(MODEL) --budgets-report-only --json artifacts/$(MODEL)/bench.json && exit $$status
 
 test: $(STAMP) system-packages

@@ -85,6 +85,7 @@ class Converter(Protocol):
     format: Format
     precisions: tuple[Precision, ...]  # what it can build
     defaults: tuple[Precision, ...]  # what ``posepipe run`` builds unless told otherwise
+    deterministic: bool  # the same model, data and settings give the same bytes (tested)
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
         """Write the artifact to ``out`` (a temporary path the caller renames)."""

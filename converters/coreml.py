@@ -29,6 +29,9 @@ class CoreMLConverter:
         if fmt not in (Format.COREML, Format.COREML_NN):
             raise ValueError(f"not a Core ML format: {fmt}")
         self.format = fmt
+        # Neither is: two saves of the same model differed for every .mlpackage and the .mlmodel
+        # (an .mlpackage's Manifest.json names its parts by fresh random UUIDs).
+        self.deterministic = False
         self.precisions: tuple[Precision, ...] = (Precision.FP32,)
         self.defaults: tuple[Precision, ...] = (Precision.FP32,)
         if fmt is Format.COREML:

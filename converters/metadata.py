@@ -92,7 +92,7 @@ class ArtifactMetadata:
     precision: str
     license: str
     posepipe_version: str
-    checkpoint_sha256: str
+    weights_sha256: str  # the checkpoint's weight arrays (not its file: that changes with its save time)
     decoder: str
     topology: str
     keypoints: tuple[str, ...]

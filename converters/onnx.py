@@ -5,6 +5,7 @@ the file is the one that shaped it."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ OPSET = 17
 class OnnxConverter:
     format = Format.ONNX
     precisions = (Precision.FP32, Precision.FP16, Precision.INT8)
+    deterministic = True  # at every precision (tests/test_stages.py)
     defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
@@ -49,7 +51,7 @@ class OnnxConverter:
         produced = [o.name for o in proto.graph.output]
         if sorted(produced) != sorted(request.output_names):
             raise ConversionError(f"onnx: outputs {produced}, expected {list(request.output_names)}")
-        return proto
+        return _canonical(proto)
 
     def sensitivity(self, request: ConversionRequest, probe: Iterable[dict[str, np.ndarray]]) -> Sensitivity:
         """Each tensor's SQNR (dB) between the float and the QDQ model on ``probe``,
@@ -104,6 +106,61 @@ def keras_layer_nodes(graph: Any, layers: tuple[str, ...]) -> dict[str, list[str
         if layer:
             found[layer].append(node.name)
     return found
+
+
+def _canonical(proto: Any) -> Any:
+    """The same model as the same bytes, whatever ran before it in the process.
+
+    tf2onnx names the nodes and constants it makes with one counter per process
+    (``Conv__188``), merges equal constants keeping whichever its passes meet
+    first, and that order changes from one process to the next: the same model
+    came out with the same nodes in the same order but other names, so other
+    bytes (a pool worker's history decided them). Node order is stable, so the
+    counters are renumbered in order of appearance and every constant is named
+    after the node that first reads it.
+    """
+    _renumber(proto.graph)
+    _name_constants(proto.graph)
+    return proto
+
+
+_COUNTER = re.compile(r"__\d+")
+
+
+def _renumber(graph: Any) -> None:
+    """Counter-named nodes take their place in the graph as their number, and
+    counter-named tensors the name of the node that makes them."""
+    tensors: dict[str, str] = {}
+    for index, node in enumerate(graph.node):
+        if _COUNTER.search(node.name):
+            node.name = f"{_COUNTER.split(node.name)[0]}__n{index}"
+        for k, name in enumerate(node.output):
+            if _COUNTER.search(name):
+                tensors[name] = f"{node.name}:{k}"
+    for node in graph.node:
+        node.input[:] = [tensors.get(n, n) for n in node.input]
+        node.output[:] = [tensors.get(n, n) for n in node.output]
+    for value in (*graph.output, *graph.value_info):
+        value.name = tensors.get(value.name, value.name)
+
+
+def _name_constants(graph: Any) -> None:
+    initializers = {i.name: i for i in graph.initializer}
+    names: dict[str, str] = {}
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name in initializers and name not in names:
+                names[name] = f"{node.name}:const{k}"
+    names |= {name: name for name in sorted(set(initializers) - set(names))}
+    for node in graph.node:
+        node.input[:] = [names.get(name, name) for name in node.input]
+    for value in graph.input:
+        value.name = names.get(value.name, value.name)
+    ordered = [initializers[old] for old in names]
+    for tensor, old in zip(ordered, names, strict=True):
+        tensor.name = names[old]
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
 
 
 def _to_fp16(proto: Any) -> Any:

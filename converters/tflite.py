@@ -21,6 +21,7 @@ class TFLiteConverter:
     format = Format.TFLITE
     precisions = (Precision.FP32, Precision.FP16, Precision.DYNAMIC_INT8, Precision.INT8, Precision.INT16X8)
     defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
+    deterministic = True
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
         converter = self._configured(request)

@@ -14,9 +14,10 @@ from calibration.samples import load_top_down
 from models.spec import ModelSpec, TrainSchedule
 from pipeline.atomic import atomic_path
 from pipeline.console import Console
-from pipeline.data import PACKAGE_ROOT, Data
+from pipeline.data import Data
 from pipeline.errors import CheckpointError, CheckpointMismatchError
-from pipeline.hashing import key, sha256_path, source_digest
+from pipeline.hashing import key, sha256_path
+from pipeline.keys import TRAINING_SOURCES, code_key
 from pipeline.versions import tool_versions
 
 MODEL_FILE = "model.keras"
@@ -29,10 +30,28 @@ class Checkpoint:
     sha256: str
     trained_here: bool
     record: Path | None
+    weights_sha256: str = ""  # see weights_sha256(): what artifacts are keyed and labelled by
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": str(self.path), "sha256": self.sha256, "trained_here": self.trained_here,
-                "record": str(self.record) if self.record else None}
+        return {"path": str(self.path), "sha256": self.sha256, "weights_sha256": self.weights_sha256,
+                "trained_here": self.trained_here, "record": str(self.record) if self.record else None}
+
+
+def weights_sha256(model: Any) -> str:
+    """The digest of the weight arrays (paths, shapes, dtypes, bytes): what an
+    artifact is made of. A .keras file's own sha256 changes with its save time,
+    so artifacts name their weights by this instead and come out byte-identical
+    from the same weights however often they are saved."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        array = np.ascontiguousarray(np.asarray(weight))
+        digest.update(f"{weight.path}:{array.dtype}:{array.shape}".encode() + b"\0")
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def load_checkpoint(path: Path, spec: ModelSpec, config: Any) -> Any:
@@ -74,7 +93,7 @@ def check_architecture(path: Path, model: Any, spec: ModelSpec, config: Any) -> 
 def trained_checkpoint(spec: ModelSpec, config: Any, schedule: TrainSchedule, data: Data,
                        cache: Path, console: Console, seed: int = 0) -> Checkpoint:
     """The default checkpoint for these settings: trained once, then reused."""
-    code = source_digest(PACKAGE_ROOT / "models", PACKAGE_ROOT / "calibration", PACKAGE_ROOT / "pipeline" / "train.py")
+    code = code_key(spec, *TRAINING_SOURCES)  # this model's code: editing another model retrains only that one
     stage_key = key(spec.name, asdict(config), asdict(schedule), data.fingerprint, seed, tool_versions(), code)
     folder = cache / "checkpoints" / f"{spec.name}-{stage_key[:12]}"
     if (folder / MODEL_FILE).is_file():

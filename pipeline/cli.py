@@ -257,6 +257,13 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
               help="Runtime threads for validation.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True,
               help="Artifacts root; files go to OUT/<model>/.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default="this machine's cores",
+              help="Worker processes converting and validating artifacts side by side (latency is always "
+                   "measured one artifact at a time).")
+@click.option("--force", is_flag=True,
+              help="Redo every conversion, validation, timing and the report even when up to date (the "
+                   "cached data, calibration set and checkpoint stay: delete them from --cache to redo those).")
 @latency_options
 @epochs_option
 @seed_option
@@ -265,11 +272,13 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
         formats: str, precisions: str | None, calibration_samples: int, calibration_data: Path | None,
         int8_input: str, int8_output: str, onnx_calibration: str, per_channel: bool, keep_float: tuple[str, ...],
         auto_mixed_precision: bool, val_samples: int | None, threads: int, out: Path, epochs: int | None,
-        seed: int, cache: Path | None, **latency: Any) -> None:
+        seed: int, cache: Path | None, jobs: int, force: bool, **latency: Any) -> None:
     """Convert MODEL to every format and verify each file; time each on the latency
     targets against the model's budgets; write the manifest.
 
-    Exits 0 only when every executed artifact passed its checks and its budgets.
+    Every stage is keyed by its inputs: a rerun redoes only what changed and says
+    what was up to date. Exits 0 only when every executed artifact passed its
+    checks and its budgets.
     """
     _quiet_libraries()
     from converters import ConversionError
@@ -288,7 +297,7 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
                       keep_float=keep_float),
         calibration_samples=calibration_samples, calibration_data=calibration_data,
         auto_mixed_precision=auto_mixed_precision, val_samples=val_samples, epochs=epochs, threads=threads,
-        seed=seed, latency=_latency(**latency),
+        seed=seed, latency=_latency(**latency), jobs=jobs, force=force,
     )
     console = Console()
     manifest = run_pipeline(settings, console)
@@ -468,12 +477,30 @@ def main(argv: list[str] | None = None) -> Any:
     """Console entry: PosepipeErrors become one line on stderr and their exit code."""
     from pipeline.logs import filtered_stderr
 
+    if argv is None:
+        _fix_hash_seed()
+
     with filtered_stderr() as terminal:
         python_stderr, sys.stderr = sys.stderr, terminal
         try:
             _main(argv)
         finally:
             sys.stderr = python_stderr
+
+
+def _fix_hash_seed() -> None:
+    """Run the command with Python's string hashing seeded (PYTHONHASHSEED=0).
+
+    ONNX Runtime's quantizer walks Python sets of tensor names, whose order follows
+    the per-process hash seed: the same model, calibration set and settings gave
+    int8 .onnx files with their nodes in another order on every run. The seed is
+    fixed once at start-up (it cannot change in a running interpreter) by
+    re-executing the same command line; pool workers inherit it.
+    """
+    if os.environ.get("PYTHONHASHSEED") == "0":
+        return
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def _main(argv: list[str] | None) -> None:

@@ -21,7 +21,7 @@ out_option = click.option("--out", type=click.Path(path_type=Path), default=Path
 def inspect_command(file: Path, as_json: bool) -> None:
     """Print the signature and embedded metadata of FILE (.tflite, .onnx,
     .mlpackage or .mlmodel): keypoints, skeleton, input normalisation and
-    quantization, outputs, decoder, model, checkpoint sha256, licence."""
+    quantization, outputs, decoder, model, weights sha256, licence."""
     from pipeline.inspect import inspect_artifact, render
 
     info = inspect_artifact(file)

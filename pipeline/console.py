@@ -47,3 +47,26 @@ class Console:
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
         self.note(f"{description}: {total} done in {time.perf_counter() - start:.1f}s")
+
+
+class RecordingConsole(Console):
+    """A worker process's console: it keeps what it would say, for the parent to
+    print in one piece with the worker's result."""
+
+    def __init__(self) -> None:
+        super().__init__(live=False)
+        self.messages: list[tuple[str, str]] = []
+
+    def step(self, message: str) -> None:
+        self.messages.append(("step", message))
+
+    def note(self, message: str) -> None:
+        self.messages.append(("note", message))
+
+    def warn(self, message: str) -> None:
+        self.messages.append(("warn", message))
+
+
+def replay(console: Console, messages: tuple[tuple[str, str], ...]) -> None:
+    for kind, message in messages:
+        getattr(console, kind)(message)

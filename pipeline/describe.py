@@ -12,11 +12,11 @@ from models.spec import ModelSpec, Topology
 from pipeline.versions import tool_versions
 
 
-def model_metadata(spec: ModelSpec, config: Any, checkpoint_sha256: str, decoder: str) -> ArtifactMetadata:
+def model_metadata(spec: ModelSpec, config: Any, weights_sha256: str, decoder: str) -> ArtifactMetadata:
     image = spec.input
     return ArtifactMetadata(
         model=spec.name, version=spec.version, summary=spec.summary, format="", precision="",
-        license=spec.license, posepipe_version=tool_versions()["posepipe"], checkpoint_sha256=checkpoint_sha256,
+        license=spec.license, posepipe_version=tool_versions()["posepipe"], weights_sha256=weights_sha256,
         decoder=decoder, topology=str(spec.topology), keypoints=spec.keypoints.names,
         skeleton=spec.keypoints.skeleton,
         input=InputMeta(name=image.name, size=tuple(config.input_size), layout=image.layout, color=image.color,

@@ -56,7 +56,7 @@ def _metadata_lines(meta: dict[str, Any]) -> list[str]:
         f"metadata ({meta['posepipe_schema']}):",
         f"  model: {meta['model']} {meta['version']} ({meta['precision']}), {meta['summary']}",
         f"  license: {meta['license']}; author: {meta['author']}; posepipe {meta['posepipe_version']}",
-        f"  checkpoint sha256: {meta['checkpoint_sha256']}",
+        f"  weights sha256: {meta['weights_sha256']}",
         f"  input: {image['name']} {image['size'][0]}x{image['size'][1]} {image['color']} {image['layout']} "
         f"mean {image['mean']} std {image['std']} crop padding {image['crop_padding']}",
         *(f"  output: {o['name']} {o['kind']}" + (f" stride {o['stride']} {o['layout']}" if o["stride"] else "")

@@ -79,15 +79,15 @@ def passed(entries: list[dict[str, Any]]) -> bool:
 
 
 def write_manifest(path: Path, document: dict[str, Any]) -> None:
-    write_json(path, _finite(document))
+    write_json(path, finite(document))
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """JSON has no infinity or NaN: write them as strings a reader can parse back."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value

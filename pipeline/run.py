@@ -1,36 +1,43 @@
 """``posepipe run``: checkpoint -> data -> convert every format -> validate each
-against the Keras reference -> manifest. One call, one manifest."""
+against the Keras reference -> time each -> manifest -> report. One call, one manifest.
+
+Every stage is keyed by its inputs (pipeline/stages.py): a rerun does only the
+stages whose inputs changed and says which were up to date; ``--force`` redoes all.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import asdict, dataclass
+import platform
+import time
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import models
-from calibration.calibset import CalibrationSet
 from calibration.preprocess import PADDING
-from converters import ConversionRequest
+from converters import CONVERTERS
 from converters.recipe import Recipe
 from models.errors import ConfigError
 from models.formats import Format, Precision
 from models.spec import ModelSpec
 from pipeline.atomic import clean_temporaries, remove
-from pipeline.calibrate import DEFAULT_SAMPLES, calibration_set
-from pipeline.checkpoint import RECORD_FILE, Checkpoint, load_checkpoint, trained_checkpoint
-from pipeline.console import Console
+from pipeline.build import Job, build_all, describe
+from pipeline.checkpoint import RECORD_FILE, Checkpoint, load_checkpoint, trained_checkpoint, weights_sha256
+from pipeline.console import Console, replay
 from pipeline.convert import artifact_path
 from pipeline.data import Data, resolve_data, synth_config
-from pipeline.describe import model_metadata
-from pipeline.hashing import sha256_path
-from pipeline.latency import LatencyOptions, LatencyPlan, artifact_latency, breaches, plan, reference_latency
-from pipeline.manifest import SCHEMA, artifact_entry, passed, quantization_entry, write_manifest
-from pipeline.matrix import left_out, targets
-from pipeline.produce import Stage, produce
-from pipeline.reference import val_reference
-from pipeline.report import write_report
+from pipeline.hashing import key, sha256_path
+from pipeline.inputs import Inputs, RunSettings, worker_workspace
+from pipeline.keys import LATENCY_SOURCES, REPORT_SOURCES, sources
+from pipeline.latency import LatencyPlan, artifact_latency, breaches, plan, reference_latency
+from pipeline.manifest import SCHEMA, finite, passed, write_manifest
+from pipeline.matrix import Target, left_out, targets
+from pipeline.report import REPORT, write_report
+from pipeline.stages import StageCache
 from pipeline.versions import tool_versions
 from validators.macs import ModelCost, count
 
@@ -41,29 +48,13 @@ def default_cache() -> Path:
     return Path(os.environ.get("POSEPIPE_CACHE", ".cache/posepipe"))
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    model: str
-    preset: str = "default"
-    overrides: tuple[tuple[str, str], ...] = ()
-    data: Path | None = None
-    checkpoint: Path | None = None
-    out: Path = Path("artifacts")
-    cache: Path = Path(".cache/posepipe")
-    formats: tuple[Format, ...] = tuple(Format)
-    precisions: tuple[Precision, ...] | None = None  # None: each format's defaults
-    recipe: Recipe = Recipe()
-    calibration_samples: int = DEFAULT_SAMPLES
-    calibration_data: Path | None = None
-    auto_mixed_precision: bool = False
-    val_samples: int | None = None
-    epochs: int | None = None
-    threads: int = 1
-    seed: int = 0
-    latency: LatencyOptions = LatencyOptions()
-
-
 def run(settings: RunSettings, console: Console) -> dict[str, Any]:
+    """Every stage whose record is not up to date, in order: data, checkpoint,
+    calibration, reference, each artifact (side by side), each timing, manifest, report."""
+    started = time.perf_counter()
+    import keras  # noqa: F401  (timed apart: the one start-up cost a rerun cannot avoid)
+
+    imported = time.perf_counter() - started
     spec = models.get(settings.model)
     config = spec.config(settings.preset, dict(settings.overrides))
     schedule = spec.schedule_for(settings.preset)
@@ -74,32 +65,17 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     latency = plan(spec, settings.latency)
     out = settings.out / spec.name
     clean_temporaries(out)
+    stages = StageCache(settings.cache / "stages" / spec.name, out, settings.force)
     data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
     checkpoint, model = checkpoint_for(settings, spec, config, schedule, data, console)
-
-    reference, val_set = val_reference(model, spec, config, data, settings.val_samples or schedule.val_images,
-                                       console)
-
     _check_keep_float(settings.recipe, model, spec)
-    calibration = None
-    if any(t.precision.calibrated for t in chosen):
-        calibration = calibration_set(spec, config.input_size, data, settings.cache, console,
-                                      settings.calibration_samples, settings.calibration_data, settings.seed)
-    stage = Stage(out, settings.cache / "logs" / spec.name, reference, settings.threads,
-                  settings.auto_mixed_precision, _calibration_json(calibration),
-                  model_metadata(spec, config, checkpoint.sha256, reference.decoder.name))
-    entries: list[dict[str, Any]] = []
-    for target in chosen:
-        console.step(f"convert: {artifact_path(out, spec.name, target.format, target.precision).name}")
-        request = ConversionRequest(model, spec, config.input_size, target.precision, calibration, settings.recipe)
-        outcome = produce(request, target.format, stage, console)
-        entries.append(artifact_entry(outcome.artifact, outcome.result)
-                       | quantization_entry(outcome, _fp32_bytes(entries, target.format)))
-    _remove_unlisted(out, spec, entries)
-    cost = count(model)
-    reference_timing = _latency(entries, out, model, (spec.input.name, (1, *config.input_size, 3)), cost, latency,
-                                console)
+    inputs = Inputs(settings, spec, config, schedule, data, model, checkpoint,
+                    any(t.precision.calibrated for t in chosen), console)
 
+    reference = _reference(inputs, stages, console)
+    entries = _artifacts(inputs, chosen, stages, console)
+    cost = count(model)
+    reference_timing = _latency(entries, inputs, cost, latency, stages, console)
     document = {
         "schema": SCHEMA,
         "model": spec.name,
@@ -112,20 +88,70 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         "input": {**asdict(spec.input), "size": list(config.input_size), "crop_padding": PADDING},
         "outputs": [{"name": o.name, "kind": str(o.kind), "stride": o.stride} for o in spec.outputs_for(config)],
         "keypoints": {"names": list(spec.keypoints.names), "skeleton": [list(e) for e in spec.keypoints.skeleton]},
-        "decoder": reference.decoder.name,
-        "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": val_set.split,
-                 "val_samples": len(reference.samples)},
-        "reference": {"runtime": "keras", "pck": reference.pck, "latency": reference_timing},
+        "decoder": inputs.decoder,
+        "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": reference["split"],
+                 "val_samples": reference["samples"]},
+        "reference": {"runtime": "keras", "pck": reference["pck"], "latency": reference_timing},
         "model_stats": cost.to_json(),
         "latency": latency.to_json(),
         "passed": passed(entries) and not (latency.enforce and breaches(entries)),
         "artifacts": entries,
         "disabled": disabled,
+        "reproducible": {str(t.format): CONVERTERS[t.format].deterministic for t in chosen},
         "tools": tool_versions(),
     }
-    write_manifest(out / MANIFEST, document)
-    write_report(out / MANIFEST, console, reference=reference)
+    document = _manifest(out / MANIFEST, document, console)
+    _report(out / MANIFEST, document, inputs, stages, console)
+    console.step(f"stages: {len(stages.fresh)} up to date, {len(stages.redone)} run; "
+                 f"{time.perf_counter() - started:.1f}s, of which {imported:.1f}s importing TensorFlow")
     return document
+
+
+def _reference(inputs: Inputs, stages: StageCache, console: Console) -> dict[str, Any]:
+    """The reference's PCK and sample count for the manifest (the outputs
+    themselves are computed only when an artifact must be validated)."""
+    stage_key = inputs.reference_key()
+    found = stages.get("reference", stage_key)
+    if found is not None:
+        console.step(f"reference: up to date, PCK@0.2 {found['pck']:.3f} on {found['samples']} val samples")
+        return found
+    reference, val_set = inputs.validation
+    value = {"pck": reference.pck, "samples": len(reference.samples), "split": val_set.split}
+    stages.put("reference", stage_key, value)
+    return value
+
+
+def _artifacts(inputs: Inputs, chosen: tuple[Target, ...], stages: StageCache,
+               console: Console) -> list[dict[str, Any]]:
+    """Each artifact's entry: from its record when up to date, else built."""
+    out, name = inputs.out, inputs.spec.name
+    entries: dict[Target, dict[str, Any]] = {}
+    jobs = []
+    for target in chosen:
+        file = artifact_path(out, name, target.format, target.precision).name
+        job = Job(target, file, inputs.artifact_key(target))
+        found = stages.get(f"artifact-{file}", job.key)
+        if found is None:
+            jobs.append(job)
+        else:
+            entries[target] = found
+    if entries:
+        console.step(f"artifacts up to date: {', '.join(e['file'] for e in entries.values())}")
+    if jobs or _unlisted(out, name, list(entries.values())):
+        _invalidate(out)  # from here on the folder changes: no manifest may vouch for it until the end
+    if jobs:
+        setup = partial(worker_workspace, inputs.settings, inputs.checkpoint, inputs.data, inputs.calibrated)
+        workspace = inputs.workspace()
+        logs = inputs.settings.cache / "logs" / name
+        for done in build_all(jobs, inputs.settings.jobs, workspace, setup, logs, console):
+            replay(console, done.messages)
+            console.note(describe(done))
+            if done.passed:  # a failure is never recorded as done: the next run tries again
+                stages.put(f"artifact-{done.job.name}", done.job.key, done.entry, done.files)
+            entries[done.job.target] = done.entry
+    ordered = [entries[t] for t in chosen]
+    _remove_unlisted(out, name, ordered)
+    return _size_ratios(ordered)
 
 
 def _left_out(settings: RunSettings, spec: ModelSpec, console: Console) -> list[dict[str, str]]:
@@ -137,18 +163,76 @@ def _left_out(settings: RunSettings, spec: ModelSpec, console: Console) -> list[
     return rows
 
 
-def _latency(entries: list[dict[str, Any]], out: Path, model: Any, feed: tuple[str, tuple[int, ...]],
-             cost: ModelCost, latency: LatencyPlan, console: Console) -> dict[str, Any]:
-    """Time every built artifact into its manifest entry, then the reference."""
+def _latency(entries: list[dict[str, Any]], inputs: Inputs, cost: ModelCost, latency: LatencyPlan,
+             stages: StageCache, console: Console) -> dict[str, Any]:
+    """Time every built artifact into its manifest entry, then the reference;
+    one at a time, on the cores nothing else is using. A timing is keyed by the
+    file's digest, the plan and this machine."""
     console.step(f"latency: targets {', '.join(t.name for t in latency.targets)}; "
                  f"budgets {', '.join(f'{t}={ms:g} ms' for t, ms in latency.budgets.items()) or 'none'}")
+    shape = (1, *inputs.config.input_size, 3)
+    feed = (inputs.spec.input.name, shape)
+    timed = key(latency.to_json(), cost.to_json(), feed, _machine(), sources(*LATENCY_SOURCES), tool_versions())
+    fresh = []
     for entry in entries:
         if "bytes" not in entry:
             continue  # a failed conversion has no file to time
+        stage, stage_key = f"latency-{entry['file']}", key(entry["sha256"], entry["precision"], timed)
+        found = stages.get(stage, stage_key)
+        if found is not None:
+            entry["latency"] = found
+            fresh.append(entry["file"])
+            continue
         console.step(f"latency: {entry['file']}")
-        entry["latency"] = artifact_latency(out / entry["file"], Precision(entry["precision"]), *feed, cost,
+        entry["latency"] = artifact_latency(inputs.out / entry["file"], Precision(entry["precision"]), *feed, cost,
                                             latency, console)
-    return reference_latency(model, *feed, cost, latency.settings)
+        stages.put(stage, stage_key, entry["latency"])
+    if fresh:
+        console.step(f"latency up to date: {', '.join(fresh)}")
+    stage_key = key(inputs.checkpoint.weights_sha256, timed)
+    found = stages.get("latency-reference", stage_key)
+    if found is None:
+        found = reference_latency(inputs.model, *feed, cost, latency.settings)
+        stages.put("latency-reference", stage_key, found)
+    return found
+
+
+def _machine() -> dict[str, Any]:
+    """What a timing was taken on: another machine's timings are not this one's."""
+    return {"node": platform.node(), "machine": platform.machine(), "processor": platform.processor(),
+            "cpus": os.cpu_count()}
+
+
+def _manifest(path: Path, document: dict[str, Any], console: Console) -> dict[str, Any]:
+    """Write the manifest unless the one there says the same (bar its date)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = None
+    document = json.loads(json.dumps(finite(document), default=str))  # as it reads back
+    if old is not None and {**document, "created": old.get("created")} == old:
+        console.step(f"manifest: up to date ({path})")
+        return old
+    write_manifest(path, document)
+    return document
+
+
+def _report(manifest: Path, document: dict[str, Any], inputs: Inputs, stages: StageCache,
+            console: Console) -> None:
+    report = manifest.with_name(REPORT)
+    stage_key = key(document, sources(*REPORT_SOURCES))
+    if stages.get("report", stage_key) is not None:
+        console.step(f"report: up to date ({report})")
+        return
+    write_report(manifest, console, reference=inputs.reference)
+    stages.put("report", stage_key, report.name, [manifest, report])
+
+
+def _invalidate(out: Path) -> None:
+    """Take the manifest and report away before the folder changes: a run killed
+    from here on leaves no manifest vouching for files it no longer describes."""
+    remove(out / MANIFEST)
+    remove(out / REPORT)
 
 
 def checkpoint_for(settings: RunSettings, spec: ModelSpec, config: Any, schedule: Any, data: Data,
@@ -158,20 +242,33 @@ def checkpoint_for(settings: RunSettings, spec: ModelSpec, config: Any, schedule
         record = settings.checkpoint.parent / RECORD_FILE
         console.step(f"checkpoint: {settings.checkpoint}")
         return Checkpoint(settings.checkpoint, sha256_path(settings.checkpoint), False,
-                          record if record.is_file() else None), model
+                          record if record.is_file() else None, weights_sha256(model)), model
     checkpoint = trained_checkpoint(spec, config, schedule, data, settings.cache, console, settings.seed)
-    return checkpoint, load_checkpoint(checkpoint.path, spec, config)
+    model = load_checkpoint(checkpoint.path, spec, config)
+    return replace(checkpoint, weights_sha256=weights_sha256(model)), model
 
 
-def _remove_unlisted(out: Path, spec: ModelSpec, entries: list[dict[str, Any]]) -> None:
-    """``artifacts/<model>/`` holds exactly what the manifest lists: an artifact
-    (or its recipe or report) left by an earlier run goes."""
+def _unlisted(out: Path, name: str, entries: list[dict[str, Any]]) -> list[Path]:
+    """What ``artifacts/<model>/`` holds beyond what the manifest will list: an
+    artifact (or its recipe or sensitivity report) left by an earlier run."""
     listed = {e["file"] for e in entries}
     listed |= {e["quantization"][k] for e in entries if "quantization" in e
                for k in ("recipe", "sensitivity") if e["quantization"].get(k)}
-    for path in out.glob(f"{spec.name}-*"):
-        if path.name not in listed:
-            remove(path)
+    return [path for path in out.glob(f"{name}-*") if path.name not in listed]
+
+
+def _remove_unlisted(out: Path, name: str, entries: list[dict[str, Any]]) -> None:
+    for path in _unlisted(out, name, entries):
+        remove(path)
+
+
+def _size_ratios(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each quantized file's size against its format's fp32 file, when both were built."""
+    for entry in entries:
+        if "quantization" in entry and "bytes" in entry:
+            fp32 = _fp32_bytes(entries, Format(entry["format"]))
+            entry["quantization"]["size_ratio"] = entry["bytes"] / fp32 if fp32 else None
+    return entries
 
 
 def _check_keep_float(recipe: Recipe, model: Any, spec: ModelSpec) -> None:
@@ -179,12 +276,6 @@ def _check_keep_float(recipe: Recipe, model: Any, spec: ModelSpec) -> None:
     if unknown:
         raise ConfigError(f"--keep-float: {spec.name} has no layer {', '.join(unknown)} "
                           "(a failed int8 artifact's .sensitivity.json lists the layer names)")
-
-
-def _calibration_json(calibration: CalibrationSet | None) -> dict[str, Any] | None:
-    if calibration is None:
-        return None
-    return {"sha256": calibration.sha256, "samples": len(calibration), "source": calibration.source}
 
 
 def _fp32_bytes(entries: list[dict[str, Any]], fmt: Format) -> int | None:

@@ -94,10 +94,12 @@ class TinyZoo:
     def run_args(self, name: str, *extra: str) -> list[str]:
         """A tiny run of the fp32 files, timed briefly and not profiled (per-op
         profiles cost more than the rest of the latency stage; the shared tiny run
-        asks for them); a later ``--precisions``, ``--bench-runs`` or ``--profile``
-        in ``extra`` wins."""
+        asks for them), in this process (the suite already runs on every core;
+        tests/test_stages.py runs the worker pool); a later ``--precisions``,
+        ``--bench-runs``, ``--profile`` or ``--jobs`` in ``extra`` wins."""
         return ["run", name, "--preset", "tiny", "--data", str(self.data), "--cache", str(self.cache),
-                "--precisions", "fp32", "--bench-runs", "5", "--no-profile", "--checkpoint", str(self.checkpoint(name)),
+                "--precisions", "fp32", "--bench-runs", "5", "--no-profile", "--jobs", "1",
+                "--checkpoint", str(self.checkpoint(name)),
                 *extra]
 
 

@@ -30,7 +30,7 @@ def check_document(doc: dict[str, Any], manifest: dict[str, Any], entry: dict[st
     assert doc["posepipe_schema"] == "posepipe.artifact-metadata/1"
     assert (doc["model"], doc["version"], doc["license"]) == ("hourglass", SPEC.version, SPEC.license)
     assert (doc["format"], doc["precision"]) == (entry["format"], entry["precision"])
-    assert doc["checkpoint_sha256"] == manifest["checkpoint"]["sha256"]
+    assert doc["weights_sha256"] == manifest["checkpoint"]["weights_sha256"]
     assert doc["posepipe_version"] == package_metadata.version("posepipe")
     assert doc["decoder"] == manifest["decoder"] and doc["topology"] == "top-down"
     assert doc["keypoints"] == list(SPEC.keypoints.names)

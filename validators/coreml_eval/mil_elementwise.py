@@ -20,6 +20,7 @@ _BINARY = {
     "logical_and": np.logical_and, "logical_or": np.logical_or, "logical_xor": np.logical_xor,
 }
 
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)) through exp(-|x|), which never overflows (nor warns)."""
     z = np.exp(-np.abs(x))

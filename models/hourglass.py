@@ -12,7 +12,7 @@ from keras import layers
 from models import losses
 from models.blocks import conv_bn_relu6, functional, heads, inverted_residual, scaled
 from models.errors import ConfigError
-from models.heatmaps import HeatmapDecoder, HeatmapEncoder
+from models.heatmaps import HeatmapDecoder, HeatmapEncoder, Refinement
 from models.keypoints import COCO_17
 from models.spec import (
     InputSpec,
@@ -93,7 +93,9 @@ SPEC = ModelSpec(
     input=InputSpec(),
     outputs=(OutputSpec("heatmaps", OutputKind.HEATMAPS, STRIDE),),
     keypoints=COCO_17,
-    make_decoder=lambda c: HeatmapDecoder("heatmaps", STRIDE, logits=True),
+    # DARK, as CPM: continuous in the heatmap, so where two cells tie at the peak
+    # float16 rounding moves a keypoint by a fraction of a pixel, not a whole cell
+    make_decoder=lambda c: HeatmapDecoder("heatmaps", STRIDE, Refinement.DARK, logits=True, sigma=c.sigma),
     make_encoder=lambda c: HeatmapEncoder("heatmaps", STRIDE, _heatmap_size(c), c.sigma),
     losses={"heatmaps": losses.spatial_softmax_ce},
     schedule=TrainSchedule(epochs=5, batch_size=16, learning_rate=4e-3, train_images=2400, val_images=200),

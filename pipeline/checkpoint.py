@@ -7,21 +7,26 @@ import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calibration.coco import CocoKeypoints
 from calibration.samples import load_top_down
 from models.spec import ModelSpec, TrainSchedule
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, remove, replace, write_json
 from pipeline.console import Console
 from pipeline.data import Data
+from pipeline.distribute import Distribution
 from pipeline.errors import CheckpointError, CheckpointMismatchError
 from pipeline.hashing import key, sha256_path
 from pipeline.keys import TRAINING_SOURCES, code_key
 from pipeline.versions import tool_versions
 
+if TYPE_CHECKING:  # pipeline.train imports Keras: only when training runs
+    from pipeline.train import EpochStore, Resume
+
 MODEL_FILE = "model.keras"
 RECORD_FILE = "training.json"
+PARTIAL_SUFFIX = ".partial"
 
 
 @dataclass(frozen=True)
@@ -103,30 +108,89 @@ def trained_checkpoint(spec: ModelSpec, config: Any, schedule: TrainSchedule, da
     return Checkpoint(folder / MODEL_FILE, sha256_path(folder / MODEL_FILE), True, folder / RECORD_FILE)
 
 
-def train_into(folder: Path, spec: ModelSpec, config: Any, schedule: TrainSchedule, data: Data,
-               console: Console, seed: int = 0, resume_from: int | None = None) -> dict[str, Any]:
-    """Train and write ``folder/model.keras``, ``folder/training.json`` and every
-    epoch's weights (``folder/epochs/``) atomically. ``resume_from``: continue from
-    that epoch of an earlier training into the same folder."""
-    from pipeline.train import EPOCHS_DIR, Resume, epoch_weights, train_model
+def partial_folder(folder: Path) -> Path:
+    """Where a training into ``folder`` keeps its finished epochs until it completes."""
+    return folder.with_name(folder.name + PARTIAL_SUFFIX)
 
-    resume = Resume.read(folder, resume_from, RECORD_FILE) if resume_from is not None else None
+
+def train_into(folder: Path, spec: ModelSpec, config: Any, schedule: TrainSchedule, data: Data,
+               console: Console, seed: int = 0, resume_from: int | None = None, resume_last: bool = False,
+               strategy: Distribution | None = None) -> dict[str, Any]:
+    """Train and write ``folder/model.keras``, ``folder/training.json`` and every
+    epoch's weights (``folder/epochs/``).
+
+    Epochs are written as they end into ``<folder>.partial/``, which becomes
+    ``folder`` (one rename) only when training completes. A later training with the
+    same settings resumes after the partial folder's last complete epoch, so an
+    interrupted training (Ctrl-C, a killed process) loses at most one epoch.
+    ``resume_from``: continue from that epoch of an earlier training (the partial
+    folder's, else ``folder``'s); ``resume_last``: from its last complete epoch."""
+    from pipeline.distribute import StrategyKind, distribution
+    from pipeline.train import EpochStore, train_model
+
+    strategy = strategy or distribution(StrategyKind.DEFAULT)
+    partial = partial_folder(folder)
+    run_key = key(spec.name, asdict(config), asdict(schedule), data.fingerprint, seed, strategy.replicas)
+    resume = _resume(folder, partial, run_key, resume_from, resume_last, console)
     k = len(spec.keypoints)
     console.step(f"checkpoint: training {spec.name} on {data.root}"
-                 + (f", resuming after epoch {resume_from}" if resume else ""))
+                 + (f", resuming after epoch {resume.epoch}" if resume else "")
+                 + (f" ({strategy.kind}, {strategy.replicas} replicas)" if strategy.replicas > 1 else ""))
     size = config.input_size
     train = load_top_down(CocoKeypoints.load(data.root, "train", k), size, schedule.train_images)
     val = load_top_down(CocoKeypoints.load(data.root, "val", k), size, schedule.val_images)
-    with atomic_path(folder) as temp:
-        (temp / EPOCHS_DIR).mkdir(parents=True)
-        for epoch in range(1, resume.epoch + 1) if resume else ():
-            shutil.copy2(epoch_weights(folder, epoch), epoch_weights(temp, epoch))
-        model, record = train_model(spec, config, schedule, train, val, console, seed, temp, resume)
-        record["data"] = {"root": str(data.root), "fingerprint": data.fingerprint}
-        model.save(temp / MODEL_FILE)
-        (temp / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    store = EpochStore(partial, RECORD_FILE, {"key": run_key})
+    _prepare_partial(store, folder, resume)
+    model, record = train_model(spec, config, schedule, train, val, console, seed, store, resume, strategy)
+    record["data"] = {"root": str(data.root), "fingerprint": data.fingerprint}
+    with atomic_path(partial / MODEL_FILE) as temp:
+        model.save(temp)
+    write_json(partial / RECORD_FILE, record)
+    replace(partial, folder)
     console.note(f"val PCK@0.2 {record['val_pck']:.3f} after {record['seconds']:.0f}s; wrote {folder}")
     return record
+
+
+def _resume(folder: Path, partial: Path, run_key: str, resume_from: int | None, resume_last: bool,
+            console: Console) -> Resume | None:
+    """Where training starts: an asked-for epoch, the last complete one, or (unasked)
+    the last complete epoch of an interrupted training with the same settings."""
+    from pipeline.train import Resume, last_epoch
+
+    if resume_from is not None or resume_last:
+        in_partial = last_epoch(partial, RECORD_FILE) or 0
+        epoch = resume_from if resume_from is not None else in_partial or last_epoch(folder, RECORD_FILE)
+        if epoch is None:
+            raise CheckpointError(f"--resume: no complete epoch in {partial} or {folder} "
+                                  f"(train with --out {folder} first)")
+        return Resume.read(partial if in_partial >= epoch else folder, epoch, RECORD_FILE)
+    done = last_epoch(partial, RECORD_FILE)
+    if done is None:
+        return None
+    if json.loads((partial / RECORD_FILE).read_text()).get("key") != run_key:
+        console.note(f"{partial}: an interrupted training of other settings; starting afresh")
+        return None
+    console.note(f"{partial}: an interrupted training of these settings; resuming after epoch {done}")
+    return Resume.read(partial, done, RECORD_FILE)
+
+
+def _prepare_partial(store: EpochStore, folder: Path, resume: Resume | None) -> None:
+    """The partial folder holding exactly the epochs training resumes after (none
+    when it starts afresh), copied from ``folder`` when resuming a finished one."""
+    from pipeline.train import EPOCHS_DIR, epoch_weights
+
+    partial = store.folder
+    kept = {epoch_weights(partial, e) for e in range(1, resume.epoch + 1)} if resume else set()
+    from_partial = resume is not None and resume.weights.parent.parent == partial
+    if not from_partial:
+        remove(partial)
+    (partial / EPOCHS_DIR).mkdir(parents=True, exist_ok=True)
+    for path in (partial / EPOCHS_DIR).iterdir():
+        if path not in kept:
+            path.unlink()
+    for path in sorted(kept - set((partial / EPOCHS_DIR).iterdir())):
+        shutil.copy2(folder / EPOCHS_DIR / path.name, path)
+    store.write_record(resume.record if resume else [])
 
 
 def _shape(shape: tuple) -> str:

@@ -88,6 +88,13 @@ class IntegrityError(PosepipeError):
     exit_code = 24
 
 
+class DistributeError(PosepipeError):
+    """``posepipe train --strategy``: a strategy that cannot be set up (TF_CONFIG
+    missing or invalid, or CPU replicas asked for after TensorFlow started)."""
+
+    exit_code = 25
+
+
 USAGE_EXIT_CODE = 2  # click's, for a bad option or argument
 INTERRUPTED_EXIT_CODE = 130
 
@@ -114,12 +121,14 @@ ERRORS: tuple[type[PosepipeError], ...] = (
     UnsafePathError,
     FailedArtifactError,
     IntegrityError,
+    DistributeError,
 )
 
 __all__ = [
     "ERRORS", "ArtifactNotFoundError", "BudgetExceededError",
     "CheckpointError", "CheckpointMismatchError", "ChecksFailedError", "ConfigError",
-    "ConversionError", "DatasetFormatError", "DatasetNotFoundError", "EmptyDatasetError", "FailedArtifactError",
+    "ConversionError", "DatasetFormatError", "DatasetNotFoundError", "DistributeError", "EmptyDatasetError",
+    "FailedArtifactError",
     "IntegrityError", "NotInIndexError", "SourceError", "UnsafePathError",
     "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownArtifactError", "UnknownModelError",
     "UnreadableArtifactError", "UnsupportedOpError",

@@ -1,10 +1,14 @@
-"""The training stage: the default short schedule on labelled crops, with
-left/right flips, validation PCK after every epoch and a JSON training record.
+"""The training stage: the default short schedule on labelled crops, fed by the
+tf.data pipeline (flips, scale, rotation: pipeline/input_pipeline.py) under a
+tf.distribute strategy (pipeline/distribute.py), with validation PCK after every
+epoch and a JSON training record.
 
 A schedule runs in stages (``TrainSchedule.plan``): one for most models; for
 BlazePose heatmap pre-training, then regression fine-tuning with the features
 frozen. Epochs are numbered across stages and each one's weights are kept, so
 training can resume from a chosen epoch as the seed's ``continue_train`` does.
+Each epoch is written whole as it ends (weights, then the record so far, each
+renamed into place), so a killed training resumes after its last complete epoch.
 
 Keras is imported at the top: this module is only loaded when training runs.
 """
@@ -13,20 +17,23 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from calibration.samples import SampleSet
 from models.blocks import submodel
 from models.errors import ConfigError
 from models.spec import Decoder, ModelSpec, TrainSchedule, TrainStage
+from pipeline.atomic import TEMP_PREFIX, write_json
 from pipeline.console import Advance, Console
+from pipeline.distribute import Distribution, StrategyKind, build_for_multi_worker, distribution
 from pipeline.errors import CheckpointError
+from pipeline.input_pipeline import InputPipeline
 from pipeline.versions import tool_versions
 from validators.validate import Reference
 
@@ -56,19 +63,55 @@ class Resume:
         return cls(epoch, weights, [row for row in rows if row["epoch"] <= epoch])
 
 
+def last_epoch(folder: Path, record_file: str) -> int | None:
+    """The last epoch in ``folder`` whose record row and weights are both written, if any."""
+    record = folder / record_file
+    if not record.is_file():
+        return None
+    done = [row["epoch"] for row in json.loads(record.read_text())["epochs"]
+            if epoch_weights(folder, row["epoch"]).is_file()]
+    return max(done, default=None)
+
+
+@dataclass(frozen=True)
+class EpochStore:
+    """Where each finished epoch goes as it ends: its weights, then the record so far
+    with ``header`` (what identifies the training), each under a temporary name and
+    renamed, so a killed training leaves only whole epochs behind."""
+
+    folder: Path
+    record_file: str
+    header: dict[str, Any]
+
+    def save(self, number: int, graph: keras.Model, epochs: list[dict[str, Any]]) -> None:
+        path = epoch_weights(self.folder, number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(TEMP_PREFIX + path.name)
+        graph.save_weights(temp)
+        os.replace(temp, path)
+        self.write_record(epochs)
+
+    def write_record(self, epochs: list[dict[str, Any]]) -> None:
+        write_json(self.folder / self.record_file, {**self.header, "epochs": epochs})
+
+
 def train_model(spec: ModelSpec, config: Any, schedule: TrainSchedule, train: SampleSet, val: SampleSet,
-                console: Console, seed: int = 0, keep: Path | None = None,
-                resume: Resume | None = None) -> tuple[keras.Model, dict[str, Any]]:
+                console: Console, seed: int = 0, keep: EpochStore | None = None,
+                resume: Resume | None = None,
+                strategy: Distribution | None = None) -> tuple[keras.Model, dict[str, Any]]:
     """A freshly initialised (or resumed) model trained on ``train``; returns the
-    deployed model and its record. ``keep``: a folder for every epoch's weights."""
+    deployed model and its record. ``keep``: where every epoch is written as it ends.
+    The model and its optimizer are made under ``strategy``'s scope (default: none)."""
+    strategy = strategy or distribution(StrategyKind.DEFAULT)
     keras.utils.set_random_seed(seed)
-    model = spec.training_model(config)
+    with strategy.strategy.scope():
+        model = spec.training_model(config)
+        if resume is not None:
+            if not 0 < resume.epoch <= schedule.epochs:  # after the last: nothing left but writing the model
+                raise ConfigError(f"--resume-from {resume.epoch}: the schedule has epochs 1 to "
+                                  f"{schedule.epochs} to resume from")
+            model.load_weights(resume.weights)
     plan = schedule.plan(tuple(sorted(model.output)))
-    if resume is not None:
-        if not 0 < resume.epoch < schedule.epochs:
-            raise ConfigError(f"--resume-from {resume.epoch}: the schedule has epochs 1 to {schedule.epochs - 1} "
-                              "to resume from")
-        model.load_weights(resume.weights)
     epochs: list[dict[str, Any]] = list(resume.record) if resume else []
     monitor = Monitor(spec, config, model, val, epochs, keep)
     start = time.perf_counter()
@@ -76,7 +119,7 @@ def train_model(spec: ModelSpec, config: Any, schedule: TrainSchedule, train: Sa
     for stage in plan:
         done = min(max((resume.epoch if resume else 0) - first, 0), stage.epochs)
         if done < stage.epochs:
-            _fit_stage(spec, config, schedule, model, stage, (first, done), train, monitor, console, seed)
+            _fit_stage(spec, config, schedule, model, stage, (first, done), train, monitor, console, seed, strategy)
         first += stage.epochs
     for epoch in epochs:
         extra = "".join(f", {k} {v:.3f}" for k, v in epoch.items() if k.startswith("val_pck_"))
@@ -87,6 +130,7 @@ def train_model(spec: ModelSpec, config: Any, schedule: TrainSchedule, train: Sa
         "config": asdict(config),
         "schedule": asdict(schedule),
         "seed": seed,
+        "distribution": strategy.record(schedule.batch_size),
         "resumed_from": resume.epoch if resume else None,
         "train_samples": len(train),
         "val_samples": len(val),
@@ -98,75 +142,44 @@ def train_model(spec: ModelSpec, config: Any, schedule: TrainSchedule, train: Sa
 
 
 def _fit_stage(spec: ModelSpec, config: Any, schedule: TrainSchedule, model: keras.Model, stage: TrainStage,
-               at: tuple[int, int], train: SampleSet, monitor: Monitor, console: Console, seed: int) -> None:
-    """Train ``stage``'s outputs from its epoch ``done`` on; ``first``: epochs before the stage."""
+               at: tuple[int, int], train: SampleSet, monitor: Monitor, console: Console, seed: int,
+               strategy: Distribution) -> None:
+    """Train ``stage``'s outputs from its epoch ``done`` on; ``first``: epochs before the stage.
+
+    One ``fit`` per epoch, on that epoch's dataset: the batches are a function of
+    (seed, epoch number), so a resumed training sees what an uninterrupted one would."""
     first, done = at
-    part = submodel(model, list(stage.outputs), model.name) if set(stage.outputs) != set(model.output) else model
-    for layer in part.layers:
-        layer.trainable = not layer.name.startswith(stage.frozen)
-    losses = spec.training_losses(config)
-    batches = Batches(spec, config, train, schedule.batch_size, seed + first + done, stage.outputs)
-    steps = stage.epochs * len(batches)
-    rate = keras.optimizers.schedules.CosineDecay(schedule.learning_rate * stage.learning_rate_scale, steps)
-    part.compile(optimizer=keras.optimizers.Adam(rate), loss={o: losses[o] for o in stage.outputs})
-    part.optimizer.iterations.assign(done * len(batches))  # the cosine decay resumes where it stopped
-    remaining = (stage.epochs - done) * len(batches)
+    batches = InputPipeline(spec, config, train, schedule.augmentation, schedule.batch_size * strategy.replicas,
+                            seed, stage.outputs)
+    per_epoch = batches.steps_per_epoch
+    with strategy.strategy.scope():
+        part = submodel(model, list(stage.outputs), model.name) if set(stage.outputs) != set(model.output) else model
+        for layer in part.layers:
+            layer.trainable = not layer.name.startswith(stage.frozen)
+        losses = spec.training_losses(config)
+        rate = keras.optimizers.schedules.CosineDecay(schedule.learning_rate * stage.learning_rate_scale,
+                                                      stage.epochs * per_epoch)
+        part.compile(optimizer=keras.optimizers.Adam(rate), loss={o: losses[o] for o in stage.outputs})
+        part.optimizer.iterations.assign(done * per_epoch)  # the cosine decay resumes where it stopped
+    remaining = (stage.epochs - done) * per_epoch
     label = f"training {spec.name} {stage.name} (epochs {first + done + 1}-{first + stage.epochs}, {remaining} steps)"
     with console.progress(label, remaining) as advance:
         monitor.begin(stage.name, first, advance)
-        part.fit(batches, epochs=stage.epochs, initial_epoch=done, verbose=0, callbacks=[monitor])
-
-
-class Batches(keras.utils.PyDataset):
-    """Shuffled batches of normalised crops and the targets of ``outputs``, half
-    of them mirrored (x flipped, left and right keypoints swapped)."""
-
-    def __init__(self, spec: ModelSpec, config: Any, samples: SampleSet, batch_size: int, seed: int,
-                 outputs: tuple[str, ...] | None = None) -> None:
-        super().__init__()
-        self.inputs = spec.input.normalise(samples.pixels)
-        self.keypoints = samples.input_keypoints()
-        self.encoder = spec.make_encoder(config)
-        self.outputs = outputs
-        self.flip_index = np.asarray(spec.keypoints.flip_index)
-        self.width = config.input_size[1]
-        self.batch_size = batch_size
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(self.inputs))
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.inputs) / self.batch_size)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        images, targets = [], []
-        for i in chosen:
-            image, keypoints = self.inputs[i], self.keypoints[i]
-            if self.rng.random() < 0.5:
-                image, keypoints = image[:, ::-1], mirror(keypoints, self.flip_index, self.width)
-            images.append(image)
-            targets.append(self.encoder.encode(keypoints[None]))
-        names = self.outputs or tuple(targets[0])
-        return np.stack(images), {k: np.stack([t[k] for t in targets]) for k in names}
-
-    def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.inputs))
-
-
-def mirror(keypoints: np.ndarray, flip_index: np.ndarray, width: int) -> np.ndarray:
-    """Keypoints [K, 3] of a horizontally flipped image of ``width`` pixels."""
-    out = keypoints[flip_index].copy()
-    out[:, 0] = np.where(out[:, 2] > 0, width - out[:, 0], 0.0)
-    return out
+        if strategy.kind is StrategyKind.MULTI_WORKER:
+            build_for_multi_worker(part, next(iter(batches.epoch(first + done + 1))))
+        for epoch in range(done, stage.epochs):
+            with strategy.strategy.scope():
+                part.fit(batches.epoch(first + epoch + 1), epochs=epoch + 1, initial_epoch=epoch, verbose=0,
+                         shuffle=False, callbacks=[monitor])
 
 
 class Monitor(keras.callbacks.Callback):
     """Advances the progress bar per step; after each epoch, the val PCK of the
-    deployed decoder (and of the spec's monitors) into the record, and the
-    training graph's weights into ``keep``."""
+    deployed decoder (and of the spec's monitors) into the record, and the epoch
+    (training graph's weights and the record so far) into ``keep``."""
 
     def __init__(self, spec: ModelSpec, config: Any, graph: keras.Model, val: SampleSet,
-                 epochs: list[dict[str, Any]], keep: Path | None) -> None:
+                 epochs: list[dict[str, Any]], keep: EpochStore | None) -> None:
         super().__init__()
         self.spec, self.graph, self.val, self.epochs, self.keep = spec, graph, val, epochs, keep
         self.decoder: Decoder = spec.make_decoder(config)
@@ -194,6 +207,4 @@ class Monitor(keras.callbacks.Callback):
         row["seconds"] = round(time.perf_counter() - self.start, 1)
         self.epochs.append(row)
         if self.keep is not None:
-            path = epoch_weights(self.keep, number)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.graph.save_weights(path)
+            self.keep.save(number, self.graph, self.epochs)

@@ -55,22 +55,63 @@ def val_samples(manifest: dict) -> tuple[np.ndarray, list[tuple[float, float, fl
     return np.stack(crops).astype(np.float32), windows, np.stack(truth)
 
 
-def decode(heatmaps: np.ndarray, stride: int, windows: list, ) -> np.ndarray:
-    """Argmax plus a quarter cell towards the higher neighbour, back to image pixels."""
+def decode(heatmaps: np.ndarray, stride: int, windows: list, decoder: str, sigma: float) -> np.ndarray:
+    """Argmax refined as the manifest's decoder says ("heatmap-quarter": a quarter cell
+    towards the higher neighbour; "heatmap-dark": DARK), back to image pixels."""
     n, h, w, k = heatmaps.shape
+    smooth_log = dark_log_likelihood(heatmaps, sigma) if decoder == "heatmap-dark" else None
     out = np.zeros((n, k, 2))
     for i in range(n):
         for j in range(k):
             m = heatmaps[i, :, :, j]
             y, x = divmod(int(m.argmax()), w)
             fx, fy = float(x), float(y)
-            if 0 < x < w - 1:
-                fx += 0.25 * np.sign(m[y, x + 1] - m[y, x - 1])
-            if 0 < y < h - 1:
-                fy += 0.25 * np.sign(m[y + 1, x] - m[y - 1, x])
+            if smooth_log is not None:
+                dx, dy = newton_step(smooth_log[i, :, :, j], y, x)
+                fx, fy = fx + dx, fy + dy
+            else:
+                if 0 < x < w - 1:
+                    fx += 0.25 * np.sign(m[y, x + 1] - m[y, x - 1])
+                if 0 < y < h - 1:
+                    fy += 0.25 * np.sign(m[y + 1, x] - m[y - 1, x])
             x0, y0, scale = windows[i]
             out[i, j] = (fx * stride / scale + x0, fy * stride / scale + y0)
     return out
+
+
+def dark_log_likelihood(heatmaps: np.ndarray, sigma: float) -> np.ndarray:
+    """DARK's first half (Zhang et al., CVPR 2020) on [N, H, W, K] spatial-softmax
+    logits (posepipe's heatmap models are all trained so): the likelihood
+    exp(logits - max) smoothed by a 2-D Gaussian of ``sigma`` cells (radius 3 sigma,
+    zero outside the map), its log, edges repeated one cell out for the differences."""
+    n, h, w, k = heatmaps.shape
+    r = max(1, int(np.ceil(3 * sigma)))
+    taps = np.exp(-np.arange(-r, r + 1, dtype=np.float64) ** 2 / (2 * sigma**2))
+    taps /= taps.sum()
+    peak = heatmaps.max(axis=(1, 2), keepdims=True)
+    padded = np.pad(np.exp(heatmaps.astype(np.float64) - peak), ((0, 0), (r, r), (r, r), (0, 0)))
+    smooth = np.zeros((n, h, w, k))
+    for a, ty in enumerate(taps):
+        for b, tx in enumerate(taps):
+            smooth += ty * tx * padded[:, a:a + h, b:b + w]
+    log = np.log(np.maximum(smooth, 1e-10))
+    return np.pad(log, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+
+
+def newton_step(log: np.ndarray, y: int, x: int) -> tuple[float, float]:
+    """DARK's second half: -H^-1 g of the (edge-padded) smoothed log-likelihood at the
+    argmax (y, x), from central differences; none where that is no maximum, and at
+    most one cell either way."""
+    y, x = y + 1, x + 1
+    gx, gy = (log[y, x + 1] - log[y, x - 1]) / 2, (log[y + 1, x] - log[y - 1, x]) / 2
+    hxx = log[y, x + 1] - 2 * log[y, x] + log[y, x - 1]
+    hyy = log[y + 1, x] - 2 * log[y, x] + log[y - 1, x]
+    hxy = (log[y + 1, x + 1] - log[y + 1, x - 1] - log[y - 1, x + 1] + log[y - 1, x - 1]) / 4
+    det = hxx * hyy - hxy * hxy
+    if not (hxx < 0 and det > 0):
+        return 0.0, 0.0
+    dx, dy = -(hyy * gx - hxy * gy) / det, -(hxx * gy - hxy * gx) / det
+    return float(np.clip(dx, -1, 1)), float(np.clip(dy, -1, 1))
 
 
 def pck(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -138,7 +179,10 @@ def audit(manifest_path: Path) -> list[str]:
     inputs, windows, truth = val_samples(manifest)
     reference = {k: np.asarray(v) for k, v in model.predict(inputs, batch_size=32, verbose=0).items()}
     heatmap = next(o for o in manifest["outputs"] if o["kind"] == "heatmaps")
-    reference_pck = pck(decode(reference[heatmap["name"]], heatmap["stride"], windows), truth)
+    decoder, sigma = manifest["decoder"], manifest["config"].get("sigma", 2.0)
+    if decoder not in ("heatmap-quarter", "heatmap-dark"):
+        sys.exit(f"audit: decoder {decoder!r} of {manifest_path}: only heatmap-quarter and heatmap-dark are audited")
+    reference_pck = pck(decode(reference[heatmap["name"]], heatmap["stride"], windows, decoder, sigma), truth)
     if not close(reference_pck, manifest["reference"]["pck"], rel=0, abs_=0.005):
         problems.append(f"reference PCK {reference_pck:.4f}, manifest {manifest['reference']['pck']:.4f}")
     for entry in manifest["artifacts"]:
@@ -154,7 +198,7 @@ def audit(manifest_path: Path) -> list[str]:
                 if not close(float(value), claimed[stat]):
                     problems.append(f"{entry['file']} {claimed['name']} {stat}: "
                                     f"audit {value:.3g}, manifest {claimed[stat]:.3g}")
-        artifact_pck = pck(decode(actual[heatmap["name"]], heatmap["stride"], windows), truth)
+        artifact_pck = pck(decode(actual[heatmap["name"]], heatmap["stride"], windows, decoder, sigma), truth)
         if not close(artifact_pck, entry["validation"]["task"]["pck"], rel=0, abs_=0.005):
             claimed_pck = entry["validation"]["task"]["pck"]
             problems.append(f"{entry['file']}: PCK audit {artifact_pck:.4f}, manifest {claimed_pck:.4f}")

@@ -28,7 +28,7 @@ def test_inspect_prints_signature_and_metadata(tiny_run: Path, name: str, capfd:
     text = invoke(capfd, "inspect", path)
     assert text.code == 0
     for expected in (f"{name}: {entry['format']}", "image [1, 64, 64, 3] float32", "heatmaps [1, 16, 16, 17]",
-                     "keypoints (17): nose, left_eye", "left_ankle-left_knee", "decoder: heatmap-quarter",
+                     "keypoints (17): nose, left_eye", "left_ankle-left_knee", "decoder: heatmap-dark",
                      "license: Apache-2.0", entry["sha256"]):
         assert expected in text.out
 

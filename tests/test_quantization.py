@@ -194,9 +194,31 @@ def _report(root: Path, entry: dict) -> dict:
     return json.loads((root / "artifacts" / "hourglass" / entry["quantization"]["sensitivity"]).read_text())
 
 
-def _mil_ops(package: Path) -> list[str]:
+def test_w8_keeps_fully_connected_weights_in_float16(zoo: TinyZoo, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A regression head's dense weights stay float16 in w8: their rounding lands on
+    the coordinates."""
+    from converters import CONVERTERS, ConversionRequest
+
+    monkeypatch.setattr("converters.coreml.WEIGHT_THRESHOLD", 64)  # the tiny model's weights are all small
+    spec = models.get("blazepose")
+    path = tmp_path / "blazepose-w8.mlpackage"
+    CONVERTERS[Format.COREML].convert(
+        ConversionRequest(zoo.model("blazepose"), spec, spec.tiny.input_size, Precision.W8), path)
+    operations = _mil_operations(path)
+    quantized = {op.outputs[0].name for op in operations if op.type == "constexpr_affine_dequantize"}
+    weighed = [(op.type, op.inputs["weight"].arguments[0].name in quantized) for op in operations if "weight" in op.inputs]
+    assert {q for kind, q in weighed if kind == "linear"} == {False}  # two dense layers, both float16
+    assert True in {q for kind, q in weighed if kind == "conv"}  # those above the threshold are 8-bit
+
+
+def _mil_operations(package: Path) -> list:
     import coremltools as ct
 
     spec = ct.utils.load_spec(str(package))
     function = spec.mlProgram.functions["main"]
-    return [op.type for op in function.block_specializations[function.opset].operations]
+    return list(function.block_specializations[function.opset].operations)
+
+
+def _mil_ops(package: Path) -> list[str]:
+    return [op.type for op in _mil_operations(package)]

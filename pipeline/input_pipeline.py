@@ -101,7 +101,6 @@ def affine(uniform: tf.Tensor, augmentation: Augmentation, size: tuple[int, int]
     """Per sample, from three uniforms in [0, 1): whether it is flipped and the 3x3
     map from original to augmented input pixels (flip, then scale and rotation
     about the centre)."""
-    height, width = size
     flips = uniform[:, 0] < augmentation.flip
     low, high = augmentation.scale
     scale = low + (high - low) * uniform[:, 1]

@@ -207,9 +207,10 @@ def test_w8_keeps_fully_connected_weights_in_float16(zoo: TinyZoo, tmp_path: Pat
         ConversionRequest(zoo.model("blazepose"), spec, spec.tiny.input_size, Precision.W8), path)
     operations = _mil_operations(path)
     quantized = {op.outputs[0].name for op in operations if op.type == "constexpr_affine_dequantize"}
-    weighed = [(op.type, op.inputs["weight"].arguments[0].name in quantized) for op in operations if "weight" in op.inputs]
-    assert {q for kind, q in weighed if kind == "linear"} == {False}  # two dense layers, both float16
-    assert True in {q for kind, q in weighed if kind == "conv"}  # those above the threshold are 8-bit
+    weights = [(op.type, op.inputs["weight"].arguments[0].name in quantized)
+               for op in operations if "weight" in op.inputs]
+    assert {q for kind, q in weights if kind == "linear"} == {False}  # two dense layers, both float16
+    assert True in {q for kind, q in weights if kind == "conv"}  # those above the threshold are 8-bit
 
 
 def _mil_operations(package: Path) -> list:

@@ -184,11 +184,11 @@ def _heatmap_monitor(config: BlazePoseConfig) -> dict[str, Any]:
     return {HEATMAPS: HeatmapDecoder(HEATMAPS, HEATMAP_STRIDE, logits=True, sigma=config.sigma)}
 
 
-# Measured on the default checkpoint (val PCK@0.2 0.573) with `posepipe run blazepose --precisions int8,w8`
-# (Core ML w8 passes there: +0.52 points, 98.5% agreement), and with --keep-float for every regression
-# layer on a checkpoint with five fine-tuning epochs. The coordinates are regressed from fine differences
-# of pooled features, which int8 activations upstream blur.
-INT8_REASON = ("int8 activations cost 22-32 PCK@0.2 points (TFLite and ONNX); with the whole regression "
+# Measured with `posepipe run blazepose --precisions int8` on the PyDataset-trained checkpoint (val PCK@0.2
+# 0.573: 22-32 points) and the tf.data-trained one (0.545: 41 points), and with --keep-float for every
+# regression layer on a checkpoint with five fine-tuning epochs. The coordinates are regressed from fine
+# differences of pooled features, which int8 activations upstream blur.
+INT8_REASON = ("int8 activations cost 22-41 PCK@0.2 points (TFLite and ONNX); with the whole regression "
                "branch kept in float the ONNX file still lost 1.08 points and ran no faster than fp32 "
                "(p50 7.8 against 6.9 ms), so fp16 is this model's small file")
 

@@ -79,6 +79,22 @@ def decode(heatmaps: np.ndarray, stride: int, windows: list, decoder: str, sigma
     return out
 
 
+def locate(outputs: dict[str, np.ndarray], manifest: dict, windows: list) -> np.ndarray:
+    """Keypoints in image pixels [N, K, 2], decoded as the manifest's decoder says."""
+    decoder, kinds = manifest["decoder"], {o["kind"]: o for o in manifest["outputs"]}
+    if decoder == "coords-regression":
+        h, w = manifest["input"]["size"]
+        xy = outputs[kinds["coords"]["name"]].astype(np.float64) * (w, h)  # fractions of the input -> input pixels
+        x0, y0, scale = (np.asarray(column)[:, None] for column in zip(*windows, strict=True))
+        return np.stack([xy[..., 0] / scale + x0, xy[..., 1] / scale + y0], axis=-1)
+    if decoder in ("heatmap-quarter", "heatmap-dark"):
+        heatmap = kinds["heatmaps"]
+        sigma = manifest["config"].get("sigma", 2.0)
+        return decode(outputs[heatmap["name"]], heatmap["stride"], windows, decoder, sigma)
+    sys.exit(f"audit: decoder {decoder!r} of the manifest is not audited "
+             "(heatmap-quarter, heatmap-dark and coords-regression are)")
+
+
 def dark_log_likelihood(heatmaps: np.ndarray, sigma: float) -> np.ndarray:
     """DARK's first half (Zhang et al., CVPR 2020) on [N, H, W, K] spatial-softmax
     logits (posepipe's heatmap models are all trained so): the likelihood
@@ -178,11 +194,7 @@ def audit(manifest_path: Path) -> list[str]:
     model = keras.models.load_model(checkpoint, compile=False, safe_mode=True)
     inputs, windows, truth = val_samples(manifest)
     reference = {k: np.asarray(v) for k, v in model.predict(inputs, batch_size=32, verbose=0).items()}
-    heatmap = next(o for o in manifest["outputs"] if o["kind"] == "heatmaps")
-    decoder, sigma = manifest["decoder"], manifest["config"].get("sigma", 2.0)
-    if decoder not in ("heatmap-quarter", "heatmap-dark"):
-        sys.exit(f"audit: decoder {decoder!r} of {manifest_path}: only heatmap-quarter and heatmap-dark are audited")
-    reference_pck = pck(decode(reference[heatmap["name"]], heatmap["stride"], windows, decoder, sigma), truth)
+    reference_pck = pck(locate(reference, manifest, windows), truth)
     if not close(reference_pck, manifest["reference"]["pck"], rel=0, abs_=0.005):
         problems.append(f"reference PCK {reference_pck:.4f}, manifest {manifest['reference']['pck']:.4f}")
     for entry in manifest["artifacts"]:
@@ -198,7 +210,7 @@ def audit(manifest_path: Path) -> list[str]:
                 if not close(float(value), claimed[stat]):
                     problems.append(f"{entry['file']} {claimed['name']} {stat}: "
                                     f"audit {value:.3g}, manifest {claimed[stat]:.3g}")
-        artifact_pck = pck(decode(actual[heatmap["name"]], heatmap["stride"], windows, decoder, sigma), truth)
+        artifact_pck = pck(locate(actual, manifest, windows), truth)
         if not close(artifact_pck, entry["validation"]["task"]["pck"], rel=0, abs_=0.005):
             claimed_pck = entry["validation"]["task"]["pck"]
             problems.append(f"{entry['file']}: PCK audit {artifact_pck:.4f}, manifest {claimed_pck:.4f}")

@@ -57,6 +57,12 @@ def test_a_precision_the_model_disables_is_left_out_and_recorded(zoo: TinyZoo, i
     assert sorted(a["file"] for a in manifest["artifacts"]) == ["blazepose-fp16.tflite", "blazepose-fp32.tflite"]
     assert escape(reason) in (in_tmp / "artifacts" / "blazepose" / "report.html").read_text()
 
+    # the independent audit decodes regressed coordinates too
+    audit = subprocess.run([sys.executable, str(ROOT / "scripts" / "audit_manifest.py"),
+                            str(in_tmp / "artifacts" / "blazepose" / "manifest.json")],
+                           capture_output=True, text=True, check=False)
+    assert audit.returncode == 0 and "audit: manifest agrees" in audit.stdout, audit.stdout + audit.stderr
+
 
 @pytest.mark.parametrize("name", models.names())
 def test_tiny_config_is_small_and_differs_from_the_default(name: str) -> None:

@@ -55,9 +55,9 @@ def val_samples(manifest: dict) -> tuple[np.ndarray, list[tuple[float, float, fl
     return np.stack(crops).astype(np.float32), windows, np.stack(truth)
 
 
-def decode(heatmaps: np.ndarray, stride: int, windows: list, decoder: str, sigma: float) -> np.ndarray:
+def decode(heatmaps: np.ndarray, stride: int, decoder: str, sigma: float) -> np.ndarray:
     """Argmax refined as the manifest's decoder says ("heatmap-quarter": a quarter cell
-    towards the higher neighbour; "heatmap-dark": DARK), back to image pixels."""
+    towards the higher neighbour; "heatmap-dark": DARK), in input pixels."""
     n, h, w, k = heatmaps.shape
     smooth_log = dark_log_likelihood(heatmaps, sigma) if decoder == "heatmap-dark" else None
     out = np.zeros((n, k, 2))
@@ -74,25 +74,25 @@ def decode(heatmaps: np.ndarray, stride: int, windows: list, decoder: str, sigma
                     fx += 0.25 * np.sign(m[y, x + 1] - m[y, x - 1])
                 if 0 < y < h - 1:
                     fy += 0.25 * np.sign(m[y + 1, x] - m[y - 1, x])
-            x0, y0, scale = windows[i]
-            out[i, j] = (fx * stride / scale + x0, fy * stride / scale + y0)
+            out[i, j] = (fx * stride, fy * stride)
     return out
 
 
 def locate(outputs: dict[str, np.ndarray], manifest: dict, windows: list) -> np.ndarray:
-    """Keypoints in image pixels [N, K, 2], decoded as the manifest's decoder says."""
+    """Keypoints in image pixels [N, K, 2], decoded as the manifest's decoder says,
+    then taken from input pixels back through each crop's window."""
     decoder, kinds = manifest["decoder"], {o["kind"]: o for o in manifest["outputs"]}
     if decoder == "coords-regression":
         h, w = manifest["input"]["size"]
-        xy = outputs[kinds["coords"]["name"]].astype(np.float64) * (w, h)  # fractions of the input -> input pixels
-        x0, y0, scale = (np.asarray(column)[:, None] for column in zip(*windows, strict=True))
-        return np.stack([xy[..., 0] / scale + x0, xy[..., 1] / scale + y0], axis=-1)
-    if decoder in ("heatmap-quarter", "heatmap-dark"):
+        xy = outputs[kinds["coords"]["name"]].astype(np.float64) * (w, h)  # fractions of the input
+    elif decoder in ("heatmap-quarter", "heatmap-dark"):
         heatmap = kinds["heatmaps"]
-        sigma = manifest["config"].get("sigma", 2.0)
-        return decode(outputs[heatmap["name"]], heatmap["stride"], windows, decoder, sigma)
-    sys.exit(f"audit: decoder {decoder!r} of the manifest is not audited "
-             "(heatmap-quarter, heatmap-dark and coords-regression are)")
+        xy = decode(outputs[heatmap["name"]], heatmap["stride"], decoder, manifest["config"].get("sigma", 2.0))
+    else:
+        sys.exit(f"audit: decoder {decoder!r} of the manifest is not audited "
+                 "(heatmap-quarter, heatmap-dark and coords-regression are)")
+    x0, y0, scale = (np.asarray(column)[:, None] for column in zip(*windows, strict=True))
+    return np.stack([xy[..., 0] / scale + x0, xy[..., 1] / scale + y0], axis=-1)
 
 
 def dark_log_likelihood(heatmaps: np.ndarray, sigma: float) -> np.ndarray:

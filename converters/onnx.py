@@ -5,6 +5,7 @@ the file is the one that shaped it."""
 
 from __future__ import annotations
 
+import copy
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -40,18 +41,7 @@ class OnnxConverter:
 
     def float_graph(self, request: ConversionRequest) -> Any:
         """The fp32 ONNX graph every precision starts from (an onnx.ModelProto)."""
-        import tensorflow as tf
-        import tf2onnx
-
-        signature = (tf.TensorSpec(request.input_shape, tf.float32, name=request.spec.input.name),)
-        try:
-            proto, _ = tf2onnx.convert.from_keras(batch_one(request), input_signature=signature, opset=OPSET)
-        except Exception as error:
-            raise ConversionError(f"onnx: {request.spec.name}: {error}") from error
-        produced = [o.name for o in proto.graph.output]
-        if sorted(produced) != sorted(request.output_names):
-            raise ConversionError(f"onnx: outputs {produced}, expected {list(request.output_names)}")
-        return _canonical(proto)
+        return _canonical(_from_keras(request))
 
     def sensitivity(self, request: ConversionRequest, probe: Iterable[dict[str, np.ndarray]]) -> Sensitivity:
         """Each tensor's SQNR (dB) between the float and the QDQ model on ``probe``,
@@ -108,23 +98,74 @@ def keras_layer_nodes(graph: Any, layers: tuple[str, ...]) -> dict[str, list[str
     return found
 
 
+def _from_keras(request: ConversionRequest) -> Any:
+    """tf2onnx's graph as it comes (names and node order vary with the process's history)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = (tf.TensorSpec(request.input_shape, tf.float32, name=request.spec.input.name),)
+    try:
+        proto, _ = tf2onnx.convert.from_keras(batch_one(request), input_signature=signature, opset=OPSET)
+    except Exception as error:
+        raise ConversionError(f"onnx: {request.spec.name}: {error}") from error
+    produced = [o.name for o in proto.graph.output]
+    if sorted(produced) != sorted(request.output_names):
+        raise ConversionError(f"onnx: outputs {produced}, expected {list(request.output_names)}")
+    return proto
+
+
 def _canonical(proto: Any) -> Any:
     """The same model as the same bytes, whatever ran before it in the process.
 
     tf2onnx names the nodes and constants it makes with one counter per process
     (``Conv__188``), merges equal constants keeping whichever its passes meet
     first, and that order changes from one process to the next: the same model
-    came out with the same nodes in the same order but other names, so other
-    bytes (a pool worker's history decided them). Node order is stable, so the
-    counters are renumbered in order of appearance and every constant is named
-    after the node that first reads it.
+    came out with other names, so other bytes (a pool worker's history decided
+    them). Its node order follows those names where branches run side by side
+    (the third conversion of one model in one process put an upper
+    branch before a lower one), so the nodes are first put in an order read
+    from the graph's edges alone; then the counters are renumbered in that
+    order and every constant is named after the node that first reads it.
     """
+    _sort_by_edges(proto.graph)
     _renumber(proto.graph)
     _name_constants(proto.graph)
     return proto
 
 
 _COUNTER = re.compile(r"__\d+")
+
+
+def _sort_by_edges(graph: Any) -> None:
+    """Nodes in the order a depth-first walk back from the outputs finishes them,
+    inputs in argument order: a topological order that no name decides."""
+    nodes = list(graph.node)
+    producer = {name: index for index, node in enumerate(nodes) for name in node.output}
+    order: list[int] = []
+    done: set[int] = set()
+    for root in (producer[o.name] for o in graph.output if o.name in producer):
+        _finish_from(root, nodes, producer, done, order)
+    order += [index for index in range(len(nodes)) if index not in done]  # nothing reaches an output
+    ordered = [copy.deepcopy(nodes[index]) for index in order]
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+def _finish_from(root: int, nodes: list[Any], producer: dict[str, int], done: set[int], order: list[int]) -> None:
+    """Iterative post-order (a deep graph would exhaust Python's recursion limit)."""
+    if root in done:
+        return
+    done.add(root)
+    stack = [(root, iter(nodes[root].input))]
+    while stack:
+        index, inputs = stack[-1]
+        child = next((producer[name] for name in inputs if name in producer and producer[name] not in done), None)
+        if child is None:
+            stack.pop()
+            order.append(index)
+        else:
+            done.add(child)
+            stack.append((child, iter(nodes[child].input)))
 
 
 def _renumber(graph: Any) -> None:

@@ -120,13 +120,14 @@ def _another_topological_order(proto: Any, rng: np.random.Generator) -> Any:
     made = {name for node in nodes for name in node.output}
     needs = [{name for name in node.input if name in made} for node in nodes]
     order: list[int] = []
-    ready = [i for i, need in enumerate(needs) if not need]
-    while ready:
-        index = ready.pop(int(rng.integers(len(ready))))
+    available: set[str] = set()
+    remaining = list(range(len(nodes)))
+    while remaining:
+        ready = [i for i in remaining if needs[i] <= available]
+        index = ready[int(rng.integers(len(ready)))]
+        remaining.remove(index)
         order.append(index)
-        for i, need in enumerate(needs):
-            if i not in order and i not in ready and need and need <= {o for k in order for o in nodes[k].output}:
-                ready.append(i)
+        available.update(nodes[index].output)
     assert len(order) == len(nodes)
     copy = type(proto)()
     copy.CopyFrom(proto)

@@ -19,7 +19,7 @@ import numpy as np
 from calibration.coco import CocoKeypoints, read_image
 from calibration.errors import DatasetNotFoundError, EmptyDatasetError
 from calibration.preprocess import person_crop, whole_image
-from models.spec import InputSpec
+from models.spec import InputSpec, Topology
 
 RECOMMENDED_SAMPLES = 100  # below this, activation ranges are guesses (ultralytics warns under 300)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -55,15 +55,22 @@ class CalibrationSet:
 
 
 def from_coco(root: Path, num_keypoints: int, size: tuple[int, int], spec: InputSpec,
-              samples: int, seed: int = 0) -> CalibrationSet:
-    """``samples`` labelled people of the train split, chosen by a seeded shuffle
-    so the set spreads over the whole split rather than its first images."""
-    people = CocoKeypoints.load(root, "train", num_keypoints).top_down()
-    order = np.random.default_rng(seed).permutation(len(people))[:samples]
+              samples: int, seed: int = 0, topology: Topology = Topology.TOP_DOWN) -> CalibrationSet:
+    """``samples`` labelled people of the train split (whole images for a bottom-up
+    model), chosen by a seeded shuffle so the set spreads over the whole split
+    rather than its first images."""
+    split = CocoKeypoints.load(root, "train", num_keypoints)
+    if topology is Topology.TOP_DOWN:
+        people = split.top_down()
+        pick = [(image, person.bbox) for image, person in people]
+    else:
+        pick = [(image, None) for image, _ in split.bottom_up()]
+    order = np.random.default_rng(seed).permutation(len(pick))[:samples]
     crops = []
     for i in sorted(order):
-        image, person = people[i]
-        crops.append(person_crop(read_image(image.path), person.bbox, size)[0])
+        image, bbox = pick[i]
+        pixels = read_image(image.path)
+        crops.append(whole_image(pixels, size)[0] if bbox is None else person_crop(pixels, bbox, size)[0])
     return CalibrationSet(spec.name, spec.normalise(np.stack(crops)), f"{root} (train split)")
 
 

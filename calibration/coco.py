@@ -58,6 +58,18 @@ class CocoKeypoints:
         return samples[:limit]
 
 
+    def bottom_up(self, limit: int | None = None) -> list[tuple[CocoImage, tuple[Person, ...]]]:
+        """Whole images with their people, in file order (an image nobody stands in
+        counts too: a bottom-up model must find no one there); refuses a split
+        without a labelled keypoint."""
+        if not any((p.keypoints[:, 2] > 0).any() for p in self.people):
+            raise EmptyDatasetError(f"{self.annotation_file}: no person with a labelled keypoint")
+        people: dict[int, list[Person]] = {i: [] for i in self.images}
+        for person in self.people:
+            people[person.image_id].append(person)
+        return [(self.images[i], tuple(people[i])) for i in list(self.images)[:limit]]
+
+
 def resolve_split(root: Path, split: str) -> str:
     """``train`` also finds COCO 2017's ``train2017`` (likewise ``val``)."""
     if not root.is_dir():

@@ -34,6 +34,8 @@ class SynthConfig:
     min_side: int = 192
     max_side: int = 320
     persons: tuple[int, int] = (1, 1)  # inclusive range of figures per image
+    scale: tuple[float, float] = (0.45, 0.9)  # a figure's standing height, as a share of the image's
+    overlap: float = 0.0  # chance that a figure after the first stands over an earlier one
     occlusion: float = 0.3  # chance that an occluder covers part of a figure
     back_facing: float = 0.2
     jpeg_quality: int = 90
@@ -73,9 +75,9 @@ def render_image(rng: np.random.Generator, config: SynthConfig) -> tuple[Image.I
         (width * SUPERSAMPLE, height * SUPERSAMPLE), Image.Resampling.BILINEAR
     )
     draw = ImageDraw.Draw(canvas)
-    figures = []
+    figures: list[Figure] = []
     for _ in range(int(rng.integers(config.persons[0], config.persons[1] + 1))):
-        figures.append(_draw_figure(rng, draw, width, height, config))
+        figures.append(_draw_figure(rng, draw, width, height, config, figures))
     picture = canvas.resize((width, height), Image.Resampling.BOX)
     noise = rng.normal(0.0, 3.0, size=(height, width, 3))
     pixels = np.clip(np.asarray(picture, np.float32) + noise, 0, 255).astype(np.uint8)
@@ -120,9 +122,10 @@ UPPER_ARM, FOREARM, THIGH, SHIN = 0.16, 0.15, 0.23, 0.23
 
 
 def _draw_figure(
-    rng: np.random.Generator, draw: ImageDraw.ImageDraw, width: int, height: int, config: SynthConfig
+    rng: np.random.Generator, draw: ImageDraw.ImageDraw, width: int, height: int, config: SynthConfig,
+    earlier: list[Figure],
 ) -> Figure:
-    size = rng.uniform(0.45, 0.9) * height
+    size = rng.uniform(*config.scale) * height
     back = rng.random() < config.back_facing
     yaw = rng.uniform(-1.1, 1.1) + (math.pi if back else 0.0)
     lean = rng.normal(0.0, 0.15) if rng.random() > 0.1 else rng.uniform(-0.8, 0.8)
@@ -132,6 +135,8 @@ def _draw_figure(
     lo, hi = local.min(axis=0) - margin, local.max(axis=0) + margin
     span = np.array([width, height], float)
     offset = np.where(hi - lo < span, rng.uniform(0, 1, 2) * (span - (hi - lo)) - lo, span / 2 - (lo + hi) / 2)
+    if earlier and config.overlap > 0 and rng.random() < config.overlap:
+        offset = _beside(rng, earlier[int(rng.integers(0, len(earlier)))], lo, hi)
     if rng.random() < 0.1:  # sometimes a figure walks off the edge
         offset += rng.normal(0, 0.25, 2) * span
     points = local + offset
@@ -145,6 +150,16 @@ def _draw_figure(
     hi = np.clip(points.max(axis=0) + margin, 0, span)
     bbox = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
     return Figure(keypoints.astype(np.float32), bbox)
+
+
+def _beside(rng: np.random.Generator, other: Figure, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """An offset that puts a figure (local extent ``lo``..``hi``) over part of ``other``:
+    its centre a third to two thirds of a body width from the other's, so limbs
+    cross and people partly hide each other, as in a crowd."""
+    x, y, w, h = other.bbox
+    shift = rng.uniform(0.33, 0.66) * max(w, hi[0] - lo[0]) * rng.choice([-1.0, 1.0])
+    centre = np.array([x + w / 2 + shift, y + h / 2 + rng.normal(0.0, 0.1) * h])
+    return centre - (lo + hi) / 2
 
 
 def _pose(rng: np.random.Generator, size: float, yaw: float, lean: float) -> np.ndarray:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import keras
 from keras import ops
 
 
@@ -58,3 +61,89 @@ def keypoint_visibility(flags: Any, probability: Any) -> Any:
     entropy = -(visible * ops.log(p) + (1.0 - visible) * ops.log(1.0 - p))
     count = ops.maximum(ops.sum(labelled, axis=-1), 1.0)
     return VISIBILITY_WEIGHT * ops.sum(entropy * labelled, axis=-1) / count
+
+
+def heatmap_focal(target: Any, logits: Any) -> Any:
+    """Quality focal loss (Li et al., Generalized Focal Loss) for heatmap logits
+    against soft targets in [0, 1]: per element ``|sigmoid(x) - t|^2 * BCE(t, sigmoid(x))``,
+    summed per image and divided by the image's target mass (at least 1).
+
+    Bottom-up heatmaps are ~99% background. Plain BCE is then dominated by the
+    background cells and a model spends many epochs learning "all zero" before
+    any peak appears; the modulating factor all but silences cells already
+    predicted right, so the few peak cells lead from the first steps. Dividing by
+    the target mass rather than the map size weighs every keypoint alike, so an
+    image with more people is not weighed less per keypoint. The BCE is computed
+    from the logits (``softplus(x) - t x``), which never overflows.
+    """
+    probability = ops.sigmoid(logits)
+    entropy = ops.softplus(logits) - target * logits
+    per_element = ops.square(probability - target) * entropy
+    axes = tuple(range(1, len(logits.shape)))
+    return ops.sum(per_element, axis=axes) / ops.maximum(ops.sum(target, axis=axes), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="posepipe")
+@dataclass(frozen=True)
+class MaskedHuber:
+    """Huber (delta 1) on ``(predicted - target) / scale`` over the supervised
+    elements (target not NaN), averaged per image over them; 0 when none are.
+
+    NaN marks what a regression target does not define (an offset outside every
+    keypoint's disk). The NaNs are replaced before anything is subtracted, and
+    the unsupervised elements are zeroed before the Huber, so neither a NaN nor
+    a huge prediction there reaches the loss or its gradient. A frozen dataclass
+    rather than a closure: it compares, hashes and prints as its settings.
+    """
+
+    scale: float
+
+    def __call__(self, target: Any, predicted: Any) -> Any:
+        supervised = ops.logical_not(ops.isnan(target))
+        safe = ops.where(supervised, target, ops.zeros_like(target))
+        error = ops.where(supervised, (predicted - safe) / self.scale, ops.zeros_like(predicted))
+        magnitude = ops.abs(error)
+        huber = ops.where(magnitude <= 1.0, 0.5 * ops.square(error), magnitude - 0.5)
+        axes = tuple(range(1, len(predicted.shape)))
+        count = ops.sum(ops.cast(supervised, predicted.dtype), axis=axes)
+        return ops.sum(huber, axis=axes) / ops.maximum(count, 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras saves a compiled model's losses with it (a trained checkpoint is one)."""
+        return {"scale": self.scale}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MaskedHuber:
+        return cls(**config)
+
+
+def masked_huber(scale: float) -> MaskedHuber:
+    """A loss for regression targets with NaN where unsupervised (``MaskedHuber``)."""
+    return MaskedHuber(float(scale))
+
+
+def pixel_mse(target: Any, predicted: Any) -> Any:
+    """Mean squared error per image over every element (PAFs, which are defined,
+    zero, off the limbs)."""
+    return ops.mean(ops.square(predicted - target), axis=tuple(range(1, len(predicted.shape))))
+
+
+@keras.saving.register_keras_serializable(package="posepipe")
+@dataclass(frozen=True)
+class Weighted:
+    """``loss`` times ``weight``: Keras compiles one loss per output, so a
+    multi-output model's balance lives in the loss itself. Frozen and plain, so
+    it compares and prints as its loss and weight."""
+
+    loss: Callable[[Any, Any], Any]
+    weight: float
+
+    def __call__(self, target: Any, predicted: Any) -> Any:
+        return self.weight * self.loss(target, predicted)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"loss": keras.saving.serialize_keras_object(self.loss), "weight": self.weight}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Weighted:
+        return cls(keras.saving.deserialize_keras_object(config["loss"]), config["weight"])

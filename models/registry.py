@@ -32,7 +32,7 @@ def _load() -> None:
     """Import the zoo's modules on first use: they import Keras, which is slow."""
     if _SPECS:
         return
-    from models import blazepose, cpm, hourglass, simplebaseline
+    from models import blazepose, cpm, hourglass, openpose, posenet, simplebaseline
 
-    for module in (hourglass, cpm, simplebaseline, blazepose):
+    for module in (hourglass, cpm, simplebaseline, blazepose, posenet, openpose):
         register(module.SPEC)

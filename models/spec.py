@@ -148,6 +148,11 @@ class TrainSchedule:
     ``stages`` empty: one stage of ``epochs`` that trains every output. Otherwise
     the stages run in order and ``epochs`` is their total (epochs are numbered
     across stages, so "resume from epoch 7" means one place in the plan).
+    ``precise_bn_batches``: after every epoch, BatchNorm's moving statistics are
+    recomputed as plain averages over this many training batches (0: never).
+    Depthwise MobileNetV1 layers left moving variances several times the batch
+    variances after a short schedule, which flattened inference features
+    (pipeline/precise_bn.py).
     """
 
     epochs: int
@@ -157,8 +162,11 @@ class TrainSchedule:
     val_images: int
     stages: tuple[TrainStage, ...] = ()
     augmentation: Augmentation = field(default_factory=Augmentation)
+    precise_bn_batches: int = 0
 
     def __post_init__(self) -> None:
+        if self.precise_bn_batches < 0:
+            raise ValueError(f"schedule: precise_bn_batches {self.precise_bn_batches} must be at least 0")
         if self.stages and self.epochs != sum(s.epochs for s in self.stages):
             total = sum(s.epochs for s in self.stages)
             raise ValueError(f"schedule: epochs {self.epochs} != the stages' total {total}")

@@ -20,7 +20,7 @@ from functools import reduce
 from typing import Any
 
 from calibration.coco import CocoKeypoints
-from calibration.samples import load_top_down
+from calibration.samples import load_samples
 from models.spec import ModelSpec, TrainSchedule
 from pipeline.console import Console
 from pipeline.data import Data
@@ -69,7 +69,7 @@ def bench_train(spec: ModelSpec, config: Any, preset: str, schedule: TrainSchedu
     k = len(spec.keypoints)
     images = max(images // schedule.batch_size, 1) * schedule.batch_size
     console.step(f"bench-train: {spec.name} ({preset}), {images} training crops, {steps} timed steps")
-    train = load_top_down(CocoKeypoints.load(data.root, "train", k), config.input_size, images)
+    train = load_samples(CocoKeypoints.load(data.root, "train", k), spec.topology, config.input_size, images)
     keras.utils.set_random_seed(seed)
     model = spec.training_model(config)
     stage = schedule.plan(tuple(sorted(model.output)))[0]

@@ -37,7 +37,7 @@ def calibration_set(spec: ModelSpec, input_size: tuple[int, int], data: Data, ca
 
 def _from_source(spec: ModelSpec, size: tuple[int, int], source: Path, samples: int, seed: int) -> CalibrationSet:
     if (source / "annotations").is_dir():
-        return from_coco(source, len(spec.keypoints), size, spec.input, samples, seed)
+        return from_coco(source, len(spec.keypoints), size, spec.input, samples, seed, spec.topology)
     return from_folder(source, size, spec.input, samples, seed)
 
 
@@ -50,7 +50,7 @@ def _from_training_split(spec: ModelSpec, size: tuple[int, int], data: Data, cac
     source = f"{data.root} (train split)"
     if path.is_file():
         return CalibrationSet.load(path, spec.input.name, source)
-    calibration = from_coco(data.root, len(spec.keypoints), size, spec.input, samples, seed)
+    calibration = from_coco(data.root, len(spec.keypoints), size, spec.input, samples, seed, spec.topology)
     with atomic_path(path) as temp:
         calibration.save(temp)
     return calibration

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calibration.coco import CocoKeypoints
-from calibration.samples import load_top_down
+from calibration.samples import load_samples
 from models.spec import ModelSpec, TrainSchedule
 from pipeline.atomic import atomic_path, remove, replace, write_json
 from pipeline.console import Console
@@ -20,6 +20,7 @@ from pipeline.errors import CheckpointError, CheckpointMismatchError
 from pipeline.hashing import key, sha256_path
 from pipeline.keys import TRAINING_SOURCES, code_key
 from pipeline.versions import tool_versions
+from validators.task import TaskMetric
 
 if TYPE_CHECKING:  # pipeline.train imports Keras: only when training runs
     from pipeline.train import EpochStore, Resume
@@ -137,8 +138,8 @@ def train_into(folder: Path, spec: ModelSpec, config: Any, schedule: TrainSchedu
                  + (f", resuming after epoch {resume.epoch}" if resume else "")
                  + (f" ({strategy.kind}, {strategy.replicas} replicas)" if strategy.replicas > 1 else ""))
     size = config.input_size
-    train = load_top_down(CocoKeypoints.load(data.root, "train", k), size, schedule.train_images)
-    val = load_top_down(CocoKeypoints.load(data.root, "val", k), size, schedule.val_images)
+    train = load_samples(CocoKeypoints.load(data.root, "train", k), spec.topology, size, schedule.train_images)
+    val = load_samples(CocoKeypoints.load(data.root, "val", k), spec.topology, size, schedule.val_images)
     store = EpochStore(partial, RECORD_FILE, {"key": run_key})
     _prepare_partial(store, folder, resume)
     model, record = train_model(spec, config, schedule, train, val, console, seed, store, resume, strategy)
@@ -147,7 +148,8 @@ def train_into(folder: Path, spec: ModelSpec, config: Any, schedule: TrainSchedu
         model.save(temp)
     write_json(partial / RECORD_FILE, record)
     replace(partial, folder)
-    console.note(f"val PCK@0.2 {record['val_pck']:.3f} after {record['seconds']:.0f}s; wrote {folder}")
+    metric = TaskMetric(record["metric"])
+    console.note(f"val {metric.label} {record[f'val_{metric}']:.3f} after {record['seconds']:.0f}s; wrote {folder}")
     return record
 
 

@@ -229,7 +229,7 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
     changes = {"batch_size": batch_size, "learning_rate": learning_rate}
     schedule = replace(spec.schedule_for(preset), **{k: v for k, v in changes.items() if v is not None})
     schedule = schedule.with_epochs(epochs) if epochs is not None else schedule
-    resolved = resolve_data(data, cache or default_cache(), synth_config(schedule, seed), console)
+    resolved = resolve_data(data, cache or default_cache(), synth_config(spec, schedule, seed), console)
     folder = out or Path("artifacts") / spec.name / "checkpoint"
     train_into(folder, spec, config, schedule, resolved, console, seed, resume_from, resume_last, chosen)
 
@@ -263,7 +263,7 @@ def bench_train_command(model: str, preset: str, options: tuple[str, ...], data:
     spec = models.get(model)
     config = spec.config(preset, dict(_overrides(options)))
     schedule = spec.schedule_for(preset)
-    resolved = resolve_data(data, cache or default_cache(), synth_config(schedule, seed), console)
+    resolved = resolve_data(data, cache or default_cache(), synth_config(spec, schedule, seed), console)
     result = bench_train(spec, config, preset, schedule, resolved, steps, images, console, seed)
     for line in result.lines():
         click.echo(line)

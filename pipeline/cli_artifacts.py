@@ -1,6 +1,6 @@
 """The commands for the people who use the artifacts: ``inspect`` a file,
-``report`` a run, ``index`` the artifacts tree and ``pull`` a verified file
-from it. Registered on the ``posepipe`` group in pipeline/cli.py."""
+``report`` a run, ``index`` the artifacts tree, ``pull`` a verified file from
+it and ``predict`` poses with one. Registered on the ``posepipe`` group in pipeline/cli.py."""
 
 from __future__ import annotations
 
@@ -76,4 +76,35 @@ def pull_command(model: str, fmt: str, precision: str, source: str, dest: Path, 
     pull(PullSettings(model, Format(fmt), Precision(precision), source, dest, allow_failed), Console())
 
 
-COMMANDS = (inspect_command, report_command, index_command, pull_command)
+@click.command("predict")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="IMAGE...")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("predictions"), show_default=True,
+              help="Folder for the <image stem>_keypoints.json files (created if needed).")
+def predict_command(artifact: Path, images: tuple[Path, ...], out: Path) -> None:
+    """Run ARTIFACT (.tflite, .onnx, .mlpackage or .mlmodel) in its own runtime on
+    each IMAGE and write OUT/<image stem>_keypoints.json in OpenPose's JSON output
+    format: "people", each with "pose_keypoints_2d" as x, y, score in image pixels,
+    in COCO-17 order (not OpenPose's 18 or 25; a missing keypoint is 0, 0, 0).
+
+    The manifest.json of the run beside ARTIFACT must list it with the same sha256;
+    it gives the model and its config. Each image is letterboxed whole into the
+    input; a top-down model treats the whole image as one person's crop, so it
+    reports exactly one person per image. Prints one line per image: the image,
+    the people found and the file written. Nothing is written unless every image
+    was predicted.
+    """
+    from pipeline.cli import _quiet_libraries
+
+    _quiet_libraries()
+    from pipeline.console import Console
+    from pipeline.predict import output_paths, predict
+
+    try:
+        output_paths(images, out)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="IMAGE...") from None
+    predict(artifact, list(images), out, Console())
+
+
+COMMANDS = (inspect_command, report_command, index_command, pull_command, predict_command)

@@ -75,14 +75,12 @@ def val_pck(model: Any, spec: ModelSpec, decoder: HeatmapDecoder, samples: Any) 
     out: dict[Refinement, float] = {}
     for method in METHODS:
         varied = dataclasses.replace(decoder, refine=method)
-        out[method] = dataclasses.replace(reference, decoder=varied, keypoints=_decode(varied, reference)).pck
+        out[method] = dataclasses.replace(reference, decoder=varied, keypoints=_decode(varied, reference)).score
     return out
 
 
 def _decode(decoder: HeatmapDecoder, reference: Any) -> np.ndarray:
-    from validators.validate import decode_all
-
-    return decode_all(decoder, reference.outputs)
+    return reference.task.decode_all(decoder, reference.outputs)
 
 
 def dark_check(settings: Any, samples: int, noises: tuple[float, ...], console: Any) -> dict[str, Any]:
@@ -102,7 +100,7 @@ def dark_check(settings: Any, samples: int, noises: tuple[float, ...], console: 
     synthetic = [synthetic_errors(decoder, size, sigma, samples, noise, settings.seed) for noise in noises]
     _print_synthetic(console, spec.name, synthetic)
     schedule = spec.schedule_for(settings.preset)
-    data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
+    data = resolve_data(settings.data, settings.cache, synth_config(spec, schedule, settings.seed), console)
     _, model = checkpoint_for(settings, spec, config, schedule, data, console)
     reference, _ = val_reference(model, spec, config, data, settings.val_samples or schedule.val_images, console)
     pck = val_pck(model, spec, decoder, reference.samples)

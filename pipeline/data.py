@@ -8,7 +8,7 @@ from pathlib import Path
 
 from calibration.coco import resolve_split
 from calibration.synthetic import SynthConfig, generate
-from models.spec import TrainSchedule
+from models.spec import ModelSpec, Topology, TrainSchedule
 from pipeline.atomic import atomic_path
 from pipeline.console import Console
 from pipeline.hashing import key, sha256_path, source_digest
@@ -23,8 +23,16 @@ class Data:
     fingerprint: str  # what cache keys of later stages depend on
 
 
-def synth_config(schedule: TrainSchedule, seed: int = 0) -> SynthConfig:
-    return SynthConfig(seed=seed, train_images=schedule.train_images, val_images=schedule.val_images)
+# Bottom-up models learn to tell people apart: one to three figures an image, smaller
+# than a single person's, standing over each other in a third of the images.
+MULTI_PERSON = {"persons": (1, 3), "scale": (0.4, 0.75), "overlap": 0.35}
+
+
+def synth_config(spec: ModelSpec, schedule: TrainSchedule, seed: int = 0) -> SynthConfig:
+    """The synthetic set a model trains and is validated on: single figures for
+    top-down models, crowds for bottom-up ones."""
+    crowd = MULTI_PERSON if spec.topology is Topology.BOTTOM_UP else {}
+    return SynthConfig(seed=seed, train_images=schedule.train_images, val_images=schedule.val_images, **crowd)
 
 
 def resolve_data(data: Path | None, cache: Path, synth: SynthConfig, console: Console) -> Data:

@@ -1,7 +1,7 @@
 """The training input pipeline: tf.data over in-memory crops, augmented in parallel.
 
-The crops are the ones validation sees (``calibration.samples.load_top_down``,
-one ``person_crop`` path for everything). Each epoch is a fixed function of
+The inputs are the ones validation sees (``calibration.samples.load_samples``:
+people's crops for top-down models, whole letterboxed images for bottom-up ones). Each epoch is a fixed function of
 (seed, epoch): its shuffle and every sample's flip, scale and rotation come from
 stateless random ops seeded by the pair, and the parallel maps keep their order,
 so two trainings with one seed see the same batches bit for bit, and a training
@@ -73,19 +73,23 @@ class InputPipeline:
 
     @cached_property
     def _tensors(self) -> tuple[tf.Tensor, tf.Tensor]:
-        """The uint8 crops and their input-pixel keypoints, made tensors once for every epoch."""
-        return tf.constant(self.samples.pixels), tf.constant(self.samples.input_keypoints(), tf.float32)
+        """The uint8 inputs and their people's input-pixel keypoints [N, P, K, 3] (P = 1
+        for a top-down crop), made tensors once for every epoch."""
+        keypoints = self.samples.input_keypoints()
+        people = keypoints[:, None] if keypoints.ndim == 3 else keypoints
+        return tf.constant(self.samples.pixels), tf.constant(people, tf.float32)
 
     def _encoder(self) -> Any:
-        """Keypoints [B, K, 3] -> {output: targets [B, ...]} through the spec's NumPy
-        encoder; shapes and dtypes from encoding one unlabelled person."""
+        """Keypoints [B, P, K, 3] -> {output: targets [B, ...]} through the spec's NumPy
+        encoder, one sample's people at a time; shapes and dtypes from encoding one
+        unlabelled person."""
         encoder = self.spec.make_encoder(self.config)
         names = self.outputs
         probe = encoder.encode(np.zeros((1, len(self.spec.keypoints), 3), np.float32))
         shapes = {name: probe[name].shape for name in names}
 
         def encode_numpy(points: np.ndarray) -> tuple[np.ndarray, ...]:
-            targets = [encoder.encode(person[None]) for person in points]
+            targets = [encoder.encode(people) for people in points]
             return tuple(np.stack([t[name] for t in targets]).astype(np.float32) for name in names)
 
         def encode(points: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -125,8 +129,14 @@ def affine_matrices(flips: tf.Tensor, scale: tf.Tensor, angle: tf.Tensor, size: 
 
 def transform_keypoints(points: tf.Tensor, matrices: tf.Tensor, flips: tf.Tensor, flip_index: tf.Tensor,
                         size: tuple[int, int]) -> tf.Tensor:
-    """Keypoints [B, K, 3] (x, y, visibility) under ``matrices``; a flipped sample's
-    keypoints swap left and right first. Unlabelled or pushed-out keypoints are zeros."""
+    """Keypoints [B, K, 3] or [B, P, K, 3] (x, y, visibility) under ``matrices``; a
+    flipped sample's keypoints swap left and right first. Unlabelled or pushed-out
+    keypoints are zeros."""
+    if points.shape.rank == 4:
+        people = tf.shape(points)[1]
+        flat = transform_keypoints(tf.reshape(points, [-1, points.shape[2], 3]), tf.repeat(matrices, people, axis=0),
+                                   tf.repeat(flips, people, axis=0), flip_index, size)
+        return tf.reshape(flat, tf.shape(points))
     height, width = size
     swapped = tf.where(flips[:, None, None], tf.gather(points, flip_index, axis=1), points)
     xy1 = tf.concat([swapped[..., :2], tf.ones_like(swapped[..., :1])], axis=-1)

@@ -13,7 +13,8 @@ from pipeline.data import PACKAGE_ROOT
 from pipeline.hashing import key, source_digest
 
 # What trains a checkpoint (the model's own code is added per model).
-TRAINING_SOURCES = ("calibration", "pipeline/train.py", "pipeline/input_pipeline.py", "pipeline/distribute.py")
+TRAINING_SOURCES = ("calibration", "pipeline/train.py", "pipeline/input_pipeline.py", "pipeline/distribute.py",
+                    "pipeline/precise_bn.py")
 # What produces an artifact and its verdict (the model's own code is added per model).
 ARTIFACT_SOURCES = ("converters", "validators", "calibration", "pipeline/convert.py", "pipeline/produce.py",
                     "pipeline/describe.py", "pipeline/manifest.py")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from models.formats import Precision
 from pipeline.atomic import write_json
 from pipeline.convert import Built, Failed
 from pipeline.produce import Outcome, recipe_path
+from validators.task import TaskMetric
 from validators.validate import Status, ValidationResult
 
 SCHEMA = 1
@@ -66,7 +66,7 @@ def validation_entry(result: ValidationResult) -> dict[str, Any]:
              "cosine": c.cosine, "snr_db": c.snr_db, "passed": c.passed}
             for c in result.outputs
         ],
-        "task": asdict(result.task) if result.task else None,
+        "task": result.task.to_json() if result.task else None,
         "mean_inference_ms": result.mean_inference_ms,
         "failures": list(result.failures),
     }
@@ -91,3 +91,16 @@ def finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [finite(v) for v in value]
     return value
+
+
+def task_metric(manifest: dict[str, Any]) -> TaskMetric:
+    """What the manifest's task scores measure: PCK@0.2 (top-down) or OKS AP (bottom-up)."""
+    return TaskMetric(manifest["reference"].get("metric", TaskMetric.PCK))
+
+
+def score_cell(task: dict[str, Any]) -> str:
+    """An artifact's task score and its delta from the reference in points, or "-"."""
+    if not task:
+        return "-"
+    metric = task.get("metric", TaskMetric.PCK)
+    return f"{task[metric]:.3f} ({task[f'{metric}_delta']:+.2f})"

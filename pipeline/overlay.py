@@ -20,13 +20,14 @@ from PIL import Image, ImageDraw
 
 import models
 from calibration.coco import CocoKeypoints
-from calibration.samples import SampleSet, load_top_down
+from calibration.samples import SampleSet, load_samples
 from models.spec import ModelSpec
 from pipeline.checkpoint import load_checkpoint
 from pipeline.console import Console
 from pipeline.hashing import sha256_path
 from validators.runners import runner_for
-from validators.validate import Reference, decode_all
+from validators.task import task_for
+from validators.validate import Reference
 
 DISPLAY_PX = 256  # the longer side of a drawn crop
 REFERENCE_COLOUR = (26, 152, 80)  # green
@@ -58,7 +59,7 @@ def overlays(manifest: dict[str, Any], folder: Path, count: int, console: Consol
     for entry in manifest["artifacts"]:
         path = folder / entry["file"]
         try:
-            keypoints = _artifact_keypoints(path, entry, inputs, decoder, spec.input.name)
+            keypoints = _artifact_keypoints(path, entry, inputs, decoder, spec)
         except Exception as error:  # a file that does not run here is shown as such, not hidden
             missing[entry["file"]] = str(error).splitlines()[0] if str(error) else type(error).__name__
             continue
@@ -77,7 +78,7 @@ def manifest_config(spec: ModelSpec, manifest: dict[str, Any]) -> Any:
 
 
 def _reference(manifest: dict[str, Any], spec: ModelSpec, config: Any, count: int,
-               reference: Reference | None) -> tuple[SampleSet, np.ndarray]:
+               reference: Reference | None) -> tuple[SampleSet, Any]:
     if reference is not None:
         return _first(reference.samples, count), reference.keypoints[:count]
     checkpoint = Path(manifest["checkpoint"]["path"])
@@ -85,7 +86,7 @@ def _reference(manifest: dict[str, Any], spec: ModelSpec, config: Any, count: in
         raise ValueError(f"{checkpoint} is not the checkpoint of this run (sha256)")
     val = CocoKeypoints.load(Path(manifest["data"]["root"]), manifest["data"].get("val_split", "val"),
                              len(spec.keypoints))
-    samples = load_top_down(val, config.input_size, count)
+    samples = load_samples(val, spec.topology, config.input_size, count)
     model = load_checkpoint(checkpoint, spec, config)
     computed = Reference.compute(model, spec, spec.make_decoder(config), samples)
     return samples, computed.keypoints
@@ -97,38 +98,44 @@ def _first(samples: SampleSet, count: int) -> SampleSet:
 
 
 def _artifact_keypoints(path: Path, entry: dict[str, Any], inputs: np.ndarray, decoder: Any,
-                        input_name: str) -> np.ndarray:
+                        spec: ModelSpec) -> Any:
     if "sha256" not in entry:
         raise ValueError("conversion failed; no file")
     if not path.exists() or sha256_path(path) != entry["sha256"]:
         raise ValueError(f"{path.name} is missing or not the file the manifest lists")
     with runner_for(path) as runner:
-        outputs = [runner.infer({input_name: x[None]}) for x in inputs]
+        outputs = [runner.infer({spec.input.name: x[None]}) for x in inputs]
     stacked = {name: np.concatenate([o[name] for o in outputs]) for name in outputs[0]}
-    return decode_all(decoder, stacked)
+    return task_for(spec.topology).decode_all(decoder, stacked)
 
 
 def draw(pixels: np.ndarray, spec: ModelSpec, reference: np.ndarray, artifact: np.ndarray | None) -> str:
-    """One crop, upscaled, with the artifact's skeleton (magenta, wide) under the
-    reference's (green, thin), so both show where they agree; a PNG data URI."""
+    """One crop, upscaled, with the artifact's skeletons (magenta, wide) under the
+    reference's (green, thin), so both show where they agree; a PNG data URI.
+    A skeleton is [K, 3] (top-down) or several, [P, K, 3] (bottom-up, where a
+    keypoint scored 0 was not found and is not drawn)."""
     h, w = pixels.shape[:2]
     scale = max(1, DISPLAY_PX // max(h, w))
     image = Image.fromarray(pixels).resize((w * scale, h * scale), Image.Resampling.NEAREST)
     pen = ImageDraw.Draw(image)
     if artifact is not None:
-        _skeleton(pen, artifact[:, :2] * scale, spec.keypoints.skeleton, ARTIFACT_COLOUR, 4)
+        _skeleton(pen, artifact, scale, spec.keypoints.skeleton, ARTIFACT_COLOUR, 4)
     width = 2 if artifact is not None else 3
-    _skeleton(pen, reference[:, :2] * scale, spec.keypoints.skeleton, REFERENCE_COLOUR, width)
+    _skeleton(pen, reference, scale, spec.keypoints.skeleton, REFERENCE_COLOUR, width)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _skeleton(pen: ImageDraw.ImageDraw, points: np.ndarray, edges: tuple[tuple[int, int], ...],
+def _skeleton(pen: ImageDraw.ImageDraw, poses: np.ndarray, scale: int, edges: tuple[tuple[int, int], ...],
               colour: tuple[int, int, int], width: int) -> None:
-    for a, b in edges:
-        pen.line([tuple(points[a]), tuple(points[b])], fill=colour, width=width)
-    r = width + 1
-    for x, y in points:
-        pen.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=(255, 255, 255))
+    several = poses.ndim == 3
+    for pose in poses if several else poses[None]:
+        points, found = pose[:, :2] * scale, pose[:, 2] > 0 if several else np.ones(len(pose), bool)
+        for a, b in edges:
+            if found[a] and found[b]:
+                pen.line([tuple(points[a]), tuple(points[b])], fill=colour, width=width)
+        r = width + 1
+        for x, y in points[found]:
+            pen.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=(255, 255, 255))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from calibration.coco import CocoKeypoints
-from calibration.samples import load_top_down
+from calibration.samples import load_samples
 from models.spec import ModelSpec
 from pipeline.console import Console
 from pipeline.data import Data
@@ -16,7 +16,7 @@ from validators.validate import Reference
 def val_reference(model: Any, spec: ModelSpec, config: Any, data: Data, samples: int,
                   console: Console) -> tuple[Reference, CocoKeypoints]:
     val_set = CocoKeypoints.load(data.root, "val", len(spec.keypoints))
-    val = load_top_down(val_set, config.input_size, samples)
+    val = load_samples(val_set, spec.topology, config.input_size, samples)
     reference = Reference.compute(model, spec, spec.make_decoder(config), val)
-    console.step(f"reference: keras, PCK@0.2 {reference.pck:.3f} on {len(val)} val samples")
+    console.step(f"reference: keras, {reference.task.metric.label} {reference.score:.3f} on {len(val)} val samples")
     return reference, val_set

@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.atomic import atomic_path
 from pipeline.console import Console
+from pipeline.manifest import score_cell, task_metric
 from pipeline.overlay import Overlays, overlays
 from pipeline.report_chart import chart, points
 from validators.validate import Reference
@@ -68,7 +69,8 @@ def render(manifest: dict[str, Any], drawn: Overlays) -> str:
         f"<p class='meta'>{escape(_summary(manifest))}</p>",
         "<h2>Artifacts</h2>", _table(manifest), _disabled(manifest),
         "<h2>Size, latency and accuracy</h2>",
-        chart(points(manifest, lambda e: _latency(e, target)), latency_label, manifest["reference"].get("pck")),
+        chart(points(manifest, lambda e: _latency(e, target)), latency_label, task_metric(manifest),
+              manifest["reference"].get(task_metric(manifest))),
         "<h2>Decoded skeletons</h2>", _overlay_section(manifest, drawn),
         f"<h2>Tools</h2><p class='meta'>{escape(', '.join(f'{k} {v}' for k, v in manifest['tools'].items()))}</p>",
     ]
@@ -89,9 +91,11 @@ def _disabled(manifest: dict[str, Any]) -> str:
 def _summary(manifest: dict[str, Any]) -> str:
     checkpoint = manifest["checkpoint"]
     data = manifest.get("data", {})
+    metric = task_metric(manifest)
     parts = [f"{manifest['model']} {manifest.get('version', '')}".strip(), f"preset {manifest.get('preset')}",
              f"run {manifest.get('created')}", f"checkpoint sha256 {checkpoint['sha256'][:16]}",
-             f"reference (keras) PCK@0.2 {manifest['reference']['pck']:.3f} on {data.get('val_samples')} val samples"]
+             f"reference (keras) {metric.label} {manifest['reference'][metric]:.3f} on {data.get('val_samples')}"
+             " val samples"]
     stats = manifest.get("model_stats")
     if stats:
         parts.append(f"{stats.get('params', 0) / 1e6:.2f} M params, {stats.get('macs', 0) / 1e6:.0f} M MACs")
@@ -130,12 +134,13 @@ def _latency(entry: dict[str, Any], target: str | None) -> tuple[float, str] | N
 
 
 HEADERS = ("artifact", "format", "precision", "size", "runtime", "max |err|", "min cosine", "min SNR dB",
-           "agreement", "PCK@0.2 (delta)")
+           "agreement")
 
 
 def _table(manifest: dict[str, Any]) -> str:
     targets = _targets(manifest)
-    head = "".join(f"<th>{h}</th>" for h in (*HEADERS, *(f"{t} ms / budget" for t in targets),
+    head = "".join(f"<th>{h}</th>" for h in (*HEADERS, f"{task_metric(manifest).label} (delta)",
+                                             *(f"{t} ms / budget" for t in targets),
                                              "budget", "status", "failures"))
     rows = [_row(entry, targets) for entry in manifest["artifacts"]]
     return f"<table id='artifacts'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -157,7 +162,7 @@ def _row(entry: dict[str, Any], targets: list[str]) -> str:
         _num(f"{min(o['cosine'] for o in outputs):.6f}" if outputs else "-"),
         _num(_snr(outputs)),
         _num(f"{100 * task['agreement']:.1f}%" if task else "-"),
-        _num(f"{task['pck']:.3f} ({task['pck_delta']:+.2f})" if task else "-"),
+        _num(score_cell(task)),
     ]
     blocks = (entry.get("latency") or {}).get("targets", {})
     cells += [_latency_cell(blocks.get(t)) for t in targets]

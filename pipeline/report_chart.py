@@ -1,4 +1,4 @@
-"""The report's chart, inline SVG: size against latency, and size against PCK@0.2,
+"""The report's chart, inline SVG: size against latency, and size against the task score (PCK@0.2 or OKS AP),
 one point per artifact coloured by format, so the trade-off of each precision
 is one look. No plotting library: a few scaled shapes are enough, and the page
 stays self-contained."""
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from validators.task import TaskMetric
+
 WIDTH, HEIGHT, PAD = 440, 280, 48
 FORMAT_COLOURS = {"tflite": "#1f77b4", "onnx": "#ff7f0e", "coreml": "#2ca02c", "coreml-nn": "#9467bd"}
 
@@ -20,7 +22,7 @@ class Point:
     format: str
     size_mb: float
     latency_ms: float | None
-    pck: float | None
+    score: float | None  # the task metric (PCK@0.2 or OKS AP)
     passed: bool
 
 
@@ -33,14 +35,14 @@ def points(manifest: dict[str, Any], latency_of: Any) -> list[Point]:
         task = entry["validation"].get("task") or {}
         latency = latency_of(entry)
         found.append(Point(entry["precision"], entry["format"], entry["bytes"] / 1e6,
-                           latency[0] if latency else None, task.get("pck"),
+                           latency[0] if latency else None, task.get(task.get("metric", "pck")),
                            entry["validation"]["status"] == "passed"))
     return found
 
 
-def chart(found: list[Point], latency_label: str, reference_pck: float | None) -> str:
+def chart(found: list[Point], latency_label: str, metric: TaskMetric, reference_score: float | None) -> str:
     latency = _panel([(p, p.latency_ms) for p in found if p.latency_ms is not None], latency_label, None)
-    accuracy = _panel([(p, p.pck) for p in found if p.pck is not None], "PCK@0.2", reference_pck)
+    accuracy = _panel([(p, p.score) for p in found if p.score is not None], metric.label, reference_score)
     legend = " ".join(f'<span class="key" style="background:{c}"></span>{escape(f)}'
                       for f, c in FORMAT_COLOURS.items() if any(p.format == f for p in found))
     return (f'<div class="charts">{latency}{accuracy}</div>'

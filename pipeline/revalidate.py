@@ -84,7 +84,7 @@ def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
     config = spec.config(settings.preset, dict(settings.overrides))
     schedule = spec.schedule_for(settings.preset)
     model = load_checkpoint(settings.checkpoint, spec, config)
-    data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
+    data = resolve_data(settings.data, settings.cache, synth_config(spec, schedule, settings.seed), console)
     reference, _ = val_reference(model, spec, config, data, settings.val_samples or schedule.val_images, console)
     tolerance = spec.tolerances[identity.precision]  # every spec has one per precision
     runner = runner_for(settings.artifact, settings.threads)
@@ -96,7 +96,8 @@ def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
              "bytes": size_bytes(settings.artifact), "sha256": sha256, "validation": validation_entry(result)}
     return {"model": spec.name, "checkpoint": {"path": str(settings.checkpoint),
                                                "sha256": sha256_path(settings.checkpoint)},
-            "reference": {"runtime": "keras", "pck": reference.pck}, "artifacts": [entry]}
+            "reference": {"runtime": "keras", "metric": str(reference.task.metric),
+                          str(reference.task.metric): reference.score}, "artifacts": [entry]}
 
 
 def _against_manifest(path: Path, sha256: str, result: ValidationResult) -> ValidationResult:

@@ -23,7 +23,7 @@ from converters import CONVERTERS
 from converters.recipe import Recipe
 from models.errors import ConfigError
 from models.formats import Format, Precision
-from models.spec import ModelSpec
+from models.spec import ModelSpec, Topology
 from pipeline.atomic import clean_temporaries, remove
 from pipeline.build import Job, build_all, describe
 from pipeline.checkpoint import RECORD_FILE, Checkpoint, load_checkpoint, trained_checkpoint, weights_sha256
@@ -39,7 +39,9 @@ from pipeline.matrix import Target, left_out, targets
 from pipeline.report import REPORT, write_report
 from pipeline.stages import StageCache
 from pipeline.versions import tool_versions
+from validators.latency import decoder_timing
 from validators.macs import ModelCost, count
+from validators.task import TaskMetric
 
 MANIFEST = "manifest.json"
 
@@ -66,7 +68,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     out = settings.out / spec.name
     clean_temporaries(out)
     stages = StageCache(settings.cache / "stages" / spec.name, out, settings.force)
-    data = resolve_data(settings.data, settings.cache, synth_config(schedule, settings.seed), console)
+    data = resolve_data(settings.data, settings.cache, synth_config(spec, schedule, settings.seed), console)
     checkpoint, model = checkpoint_for(settings, spec, config, schedule, data, console)
     _check_keep_float(settings.recipe, model, spec)
     inputs = Inputs(settings, spec, config, schedule, data, model, checkpoint,
@@ -85,13 +87,15 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         "config": asdict(config),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "checkpoint": checkpoint.to_json(),
-        "input": {**asdict(spec.input), "size": list(config.input_size), "crop_padding": PADDING},
+        "input": {**asdict(spec.input), "size": list(config.input_size),
+                  "crop_padding": PADDING if spec.topology is Topology.TOP_DOWN else None},
         "outputs": [{"name": o.name, "kind": str(o.kind), "stride": o.stride} for o in spec.outputs_for(config)],
         "keypoints": {"names": list(spec.keypoints.names), "skeleton": [list(e) for e in spec.keypoints.skeleton]},
         "decoder": inputs.decoder,
         "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": reference["split"],
                  "val_samples": reference["samples"]},
-        "reference": {"runtime": "keras", "pck": reference["pck"], "latency": reference_timing},
+        "reference": {"runtime": "keras", "metric": reference["metric"], reference["metric"]: reference["score"],
+                      "latency": reference_timing, "decoder": reference.get("decoder")},
         "model_stats": cost.to_json(),
         "latency": latency.to_json(),
         "passed": passed(entries) and not (latency.enforce and breaches(entries)),
@@ -113,10 +117,15 @@ def _reference(inputs: Inputs, stages: StageCache, console: Console) -> dict[str
     stage_key = inputs.reference_key()
     found = stages.get("reference", stage_key)
     if found is not None:
-        console.step(f"reference: up to date, PCK@0.2 {found['pck']:.3f} on {found['samples']} val samples")
+        label = TaskMetric(found["metric"]).label
+        console.step(f"reference: up to date, {label} {found['score']:.3f} on {found['samples']} val samples")
         return found
     reference, val_set = inputs.validation
-    value = {"pck": reference.pck, "samples": len(reference.samples), "split": val_set.split}
+    value = {"metric": str(reference.task.metric), "score": reference.score, "samples": len(reference.samples),
+             "split": val_set.split, "decoder": decoder_timing(reference.decoder, reference.outputs)}
+    decoding = value["decoder"]
+    console.step(f"decoder: {decoding['name']} p50 {decoding['p50_ms']:.2f} ms per image "
+                 f"(p90 {decoding['p90_ms']:.2f}), NumPy on this host")
     stages.put("reference", stage_key, value)
     return value
 

@@ -7,14 +7,16 @@ from typing import Any
 from rich.table import Table
 
 from pipeline.console import Console
+from pipeline.manifest import score_cell, task_metric
 
 STYLES = {"passed": "green", "failed": "bold red", "not-executed": "yellow"}
 
 
 def print_summary(console: Console, manifest: dict[str, Any]) -> None:
-    table = Table(title=f"{manifest['model']}: reference PCK@0.2 {manifest['reference']['pck']:.3f}")
-    for column in ("artifact", "size", "runtime", "max |err|", "cosine", "agree", "PCK@0.2 (delta)", "p50 1t",
-                   "budgets", "status"):
+    metric = task_metric(manifest)
+    table = Table(title=f"{manifest['model']}: reference {metric.label} {manifest['reference'][metric]:.3f}")
+    for column in ("artifact", "size", "runtime", "max |err|", "cosine", "agree", f"{metric.label} (delta)",
+                   "p50 1t", "budgets", "status"):
         table.add_column(column, justify="left" if column in ("artifact", "runtime", "status") else "right")
     for entry in manifest["artifacts"]:
         table.add_row(*_row(entry))
@@ -30,9 +32,9 @@ def _row(entry: dict[str, Any]) -> list[str]:
     max_err = f"{max(o['max_abs'] for o in outputs):.2e}" if outputs else "-"
     cosine = f"{min(o['cosine'] for o in outputs):.6f}" if outputs else "-"
     agree = f"{100 * task['agreement']:.1f}%" if task else "-"
-    pck = f"{task['pck']:.3f} ({task['pck_delta']:+.2f})" if task else "-"
+    score = score_cell(task)
     style = STYLES.get(status, "")
-    return [entry["file"], size, v.get("runtime") or "-", max_err, cosine, agree, pck, *_latency(entry),
+    return [entry["file"], size, v.get("runtime") or "-", max_err, cosine, agree, score, *_latency(entry),
             f"[{style}]{status}[/]" if style else status]
 
 

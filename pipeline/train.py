@@ -34,7 +34,9 @@ from pipeline.console import Advance, Console
 from pipeline.distribute import Distribution, StrategyKind, build_for_multi_worker, distribution
 from pipeline.errors import CheckpointError
 from pipeline.input_pipeline import InputPipeline
+from pipeline.precise_bn import PreciseBatchNorm
 from pipeline.versions import tool_versions
+from validators.task import task_for
 from validators.validate import Reference
 
 EPOCHS_DIR = "epochs"
@@ -121,10 +123,12 @@ def train_model(spec: ModelSpec, config: Any, schedule: TrainSchedule, train: Sa
         if done < stage.epochs:
             _fit_stage(spec, config, schedule, model, stage, (first, done), train, monitor, console, seed, strategy)
         first += stage.epochs
+    metric = task_for(spec.topology).metric
+    score = f"val_{metric}"
     for epoch in epochs:
-        extra = "".join(f", {k} {v:.3f}" for k, v in epoch.items() if k.startswith("val_pck_"))
+        extra = "".join(f", {k} {v:.3f}" for k, v in epoch.items() if k.startswith(f"{score}_"))
         console.note(f"epoch {epoch['epoch']} ({epoch['stage']}): loss {epoch['loss']:.4f}, "
-                     f"val PCK@0.2 {epoch['val_pck']:.3f}{extra}")
+                     f"val {metric.label} {epoch[score]:.3f}{extra}")
     return spec.deployed(model, config), {
         "model": spec.name,
         "config": asdict(config),
@@ -135,7 +139,8 @@ def train_model(spec: ModelSpec, config: Any, schedule: TrainSchedule, train: Sa
         "train_samples": len(train),
         "val_samples": len(val),
         "epochs": epochs,
-        "val_pck": epochs[-1]["val_pck"] if epochs else None,
+        "metric": str(metric),
+        score: epochs[-1][score] if epochs else None,
         "seconds": round(time.perf_counter() - start, 1),
         "tools": tool_versions(),
     }
@@ -167,10 +172,13 @@ def _fit_stage(spec: ModelSpec, config: Any, schedule: TrainSchedule, model: ker
         monitor.begin(stage.name, first, advance)
         if strategy.kind is StrategyKind.MULTI_WORKER:
             build_for_multi_worker(part, next(iter(batches.epoch(first + done + 1))))
+        callbacks: list[keras.callbacks.Callback] = [monitor]
+        if schedule.precise_bn_batches:  # before the monitor, which validates with the statistics
+            callbacks.insert(0, PreciseBatchNorm(model, lambda: batches.epoch(0), schedule.precise_bn_batches))
         for epoch in range(done, stage.epochs):
             with strategy.strategy.scope():
                 part.fit(batches.epoch(first + epoch + 1), epochs=epoch + 1, initial_epoch=epoch, verbose=0,
-                         shuffle=False, callbacks=[monitor])
+                         shuffle=False, callbacks=callbacks)
 
 
 class Monitor(keras.callbacks.Callback):
@@ -196,14 +204,15 @@ class Monitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         number = self.first + epoch + 1
+        score = f"val_{task_for(self.spec.topology).metric}"
         row: dict[str, Any] = {
             "epoch": number,
             "stage": self.stage,
             "loss": round(float((logs or {}).get("loss", math.nan)), 5),
-            "val_pck": round(Reference.compute(self.graph, self.spec, self.decoder, self.val).pck, 4),
+            score: round(Reference.compute(self.graph, self.spec, self.decoder, self.val).score, 4),
         }
         for label, decoder in self.monitors.items():
-            row[f"val_pck_{label}"] = round(Reference.compute(self.graph, self.spec, decoder, self.val).pck, 4)
+            row[f"{score}_{label}"] = round(Reference.compute(self.graph, self.spec, decoder, self.val).score, 4)
         row["seconds"] = round(time.perf_counter() - self.start, 1)
         self.epochs.append(row)
         if self.keep is not None:

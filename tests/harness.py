@@ -10,6 +10,7 @@ A model x format test is then a few lines: ``zoo.model(name)``, ``zoo.run(...)``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
@@ -22,9 +23,12 @@ from filelock import FileLock
 
 import models
 from calibration.synthetic import SynthConfig, generate
+from models.spec import Topology
 from pipeline.cli import main
+from pipeline.data import MULTI_PERSON
 
 TINY_DATA = SynthConfig(seed=7, train_images=48, val_images=16, min_side=96, max_side=160)
+TINY_CROWDS = dataclasses.replace(TINY_DATA, **MULTI_PERSON)  # for bottom-up models
 
 
 @dataclass
@@ -74,6 +78,12 @@ class TinyZoo:
         self.cache = self.root / "cache"
         shared_once(self.data, lambda folder: generate(folder, TINY_DATA))
 
+    def data_for(self, name: str) -> Path:
+        """The tiny set ``name`` trains on: single figures, or crowds for a bottom-up model."""
+        if models.get(name).topology is Topology.TOP_DOWN:
+            return self.data
+        return shared_once(self.root / "crowds", lambda folder: generate(folder, TINY_CROWDS))
+
     def checkpoint(self, name: str) -> Path:
         """A tiny checkpoint of ``name``, trained once per session (``shared_once``)."""
         from pipeline.checkpoint import MODEL_FILE, train_into
@@ -81,7 +91,7 @@ class TinyZoo:
         from pipeline.data import Data
 
         spec = models.get(name)
-        data = Data(self.data, True, "tiny")
+        data = Data(self.data_for(name), True, "tiny")
         folder = shared_once(self.root / "checkpoints" / name, lambda folder: train_into(
             folder, spec, spec.tiny, spec.tiny_schedule, data, Console(live=False)))
         return folder / MODEL_FILE
@@ -97,7 +107,7 @@ class TinyZoo:
         asks for them), in this process (the suite already runs on every core;
         tests/test_stages.py runs the worker pool); a later ``--precisions``,
         ``--bench-runs``, ``--profile`` or ``--jobs`` in ``extra`` wins."""
-        return ["run", name, "--preset", "tiny", "--data", str(self.data), "--cache", str(self.cache),
+        return ["run", name, "--preset", "tiny", "--data", str(self.data_for(name)), "--cache", str(self.cache),
                 "--precisions", "fp32", "--bench-runs", "5", "--no-profile", "--jobs", "1",
                 "--checkpoint", str(self.checkpoint(name)),
                 *extra]

@@ -19,7 +19,7 @@ from validators.latency import BenchSettings, measure
 from validators.macs import count
 from validators.memory import PeakMemory
 from validators.profile import layers_of, profile
-from validators.targets import DEVICE_ESTIMATES, POSENET_MACS
+from validators.targets import BASIS_MACS, DEVICE_ESTIMATES
 
 
 def test_macs_follow_each_layer_kind() -> None:
@@ -38,17 +38,17 @@ def test_the_device_basis_recounts_to_the_published_posenet() -> None:
     from scripts.device_basis import published_posenet
 
     cost = count(published_posenet())
-    assert cost.macs == POSENET_MACS
+    assert cost.macs == BASIS_MACS
     assert round(cost.params * 4 / 1e6, 1) == 13.3  # the published fp32 file's size: same network
 
 
 def test_estimates_reproduce_the_published_figures_they_came_from() -> None:
     pixel5 = next(d for d in DEVICE_ESTIMATES if d.name == "pixel5-cpu-4t")
-    assert pixel5.estimate_ms(POSENET_MACS, Format.TFLITE, Precision.FP32) == pytest.approx(80.0)
-    assert pixel5.estimate_ms(POSENET_MACS, Format.TFLITE, Precision.INT8) == pytest.approx(80.0 / pixel5.int8_speedup)
+    assert pixel5.estimate_ms(BASIS_MACS, Format.TFLITE, Precision.FP32) == pytest.approx(80.0)
+    assert pixel5.estimate_ms(BASIS_MACS, Format.TFLITE, Precision.INT8) == pytest.approx(80.0 / pixel5.int8_speedup)
     assert pixel5.int8_speedup == pytest.approx((155 / 100 + 60 / 52) / 2)
-    assert pixel5.estimate_ms(POSENET_MACS, Format.ONNX, Precision.FP32) is None
-    assert pixel5.estimate_ms(POSENET_MACS, Format.TFLITE, Precision.INT16X8) is None
+    assert pixel5.estimate_ms(BASIS_MACS, Format.ONNX, Precision.FP32) is None
+    assert pixel5.estimate_ms(BASIS_MACS, Format.TFLITE, Precision.INT16X8) is None
     assert "int8 speed-up" in pixel5.basis(Precision.INT8) and "int8" not in pixel5.basis(Precision.FP32)
 
 

@@ -126,7 +126,7 @@ def test_quantized_files_are_built_proven_and_recorded(zoo: TinyZoo, in_tmp: Pat
         validation = by_file[name]["validation"]
         output = validation["outputs"][0]
         assert output["cosine"] > 0.99 and output["snr_db"] > 20, (name, output)
-        assert {"pck", "pck_reference", "pck_delta", "agreement"} <= validation["task"].keys()
+        assert {"metric", "pck", "pck_reference", "pck_delta", "agreement"} <= validation["task"].keys()
         assert validation["status"] == ("failed" if validation["failures"] else "passed")
     for name in ("hourglass-fp16.tflite", "hourglass-fp16.onnx"):
         assert by_file[name]["validation"]["outputs"][0]["snr_db"] > 40
@@ -136,12 +136,17 @@ def test_a_broken_calibration_fails_the_run_and_the_report_names_where(
         zoo: TinyZoo, in_tmp: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """Calibrated on black images, every activation range is measured on one
     value: the report shows errors of many quantization steps, starting at the
-    stem, far above those of the same file calibrated on the training split."""
-    args = [*zoo.run_args("hourglass"), "--formats", "tflite", "--precisions", "int8"]
+    stem, far above those of the same file calibrated on the training split.
+
+    CPM, not the hourglass: on a 2-core x86 machine with AVX-512 the tiny hourglass
+    left training near its initial outputs (val PCK@0.2 0.013, its int8 file
+    almost independent of the input), so a black calibration still agreed on 51%
+    of keypoints and passed; the tiny CPM's outputs follow its input."""
+    args = [*zoo.run_args("cpm"), "--formats", "tflite", "--precisions", "int8"]
     constant = _constant_images(in_tmp / "black", 16)
     result = invoke(capfd, *args, "--calibration-data", str(constant))
     assert result.code == 10, result.err
-    entry = read_manifest(in_tmp, "hourglass")["artifacts"][0]
+    entry = read_manifest(in_tmp, "cpm")["artifacts"][0]
     assert entry["validation"]["status"] == "failed"
     broken = _report(in_tmp, entry)
     assert broken["metric"] == "rmse / scale" and broken["layers"]
@@ -151,7 +156,7 @@ def test_a_broken_calibration_fails_the_run_and_the_report_names_where(
     assert f"most sensitive: {worst['layer']}" in result.err
 
     invoke(capfd, *args, "--calibration-samples", "48")  # the tiny int8 file fails on agreement anyway
-    sound = _report(in_tmp, read_manifest(in_tmp, "hourglass")["artifacts"][0])
+    sound = _report(in_tmp, read_manifest(in_tmp, "cpm")["artifacts"][0])
     assert worst["value"] > 5 * max(r["value"] for r in sound["layers"])
 
 
@@ -161,13 +166,13 @@ def test_auto_mixed_precision_keeps_the_worst_layers_in_float(
 
     monkeypatch.setattr("pipeline.produce.MIXED_STEPS", (1, 3))
     constant = _constant_images(in_tmp / "black", 16)
-    result = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite", "--precisions", "int8",
+    result = invoke(capfd, *zoo.run_args("cpm"), "--formats", "tflite", "--precisions", "int8",
                     "--calibration-data", str(constant), "--auto-mixed-precision")
-    assert "auto mixed precision: hourglass-int8.tflite with" in result.err
-    entry = read_manifest(in_tmp, "hourglass")["artifacts"][0]
+    assert "auto mixed precision: cpm-int8.tflite with" in result.err
+    entry = read_manifest(in_tmp, "cpm")["artifacts"][0]
     kept = entry["quantization"]["keep_float"]
     assert kept and kept[0] == entry["quantization"]["sensitive_layers"][0]
-    folder = in_tmp / "artifacts" / "hourglass"
+    folder = in_tmp / "artifacts" / "cpm"
     assert json.loads((folder / entry["quantization"]["recipe"]).read_text())["keep_float"] == kept
     details = Interpreter(model_path=str(folder / entry["file"])).get_tensor_details()
     float_layers = {keras_layer(d["name"], set(kept)) for d in details if d["dtype"] == np.float32}

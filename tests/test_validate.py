@@ -39,7 +39,7 @@ def test_an_honest_artifact_passes(zoo: TinyZoo, reference: Reference, tmp_path:
     result = validate(onnx_file(zoo, tmp_path), reference, models.get("hourglass").tolerances[Precision.FP32])
     assert result.status is Status.PASSED, result.failures
     assert result.runtime == "onnxruntime" and result.samples == len(reference.inputs)
-    assert result.task.agreement == 1.0 and result.task.pck_delta == 0.0
+    assert result.task.agreement == 1.0 and result.task.delta == 0.0
     assert result.outputs[0].max_abs < 1e-4
 
 

@@ -4,7 +4,7 @@ Only the layers that carry the arithmetic are counted: convolutions (plain,
 transposed, depthwise, separable) and dense layers, at batch 1. Batch norm folds
 into the convolution before it on every target, and elementwise ops (activations,
 adds, pooling, resizing) are memory traffic rather than MACs, so they count zero,
-which is how published MAC figures (MobileNet's, PoseNet's) are counted too.
+which is how published MAC figures (MobileNet's, and the pose models built on it) are counted too.
 Keras has no MAC counter of its own and TF's profiler counts FLOPs of a traced
 graph, BN and all; this is the short, explicit version.
 """

@@ -38,3 +38,25 @@ def agreement(a: np.ndarray, b: np.ndarray, radius: float) -> float:
     """Share of keypoints where two decodings ([N, K, >=2]) lie within ``radius``."""
     distance = np.linalg.norm(a[..., :2] - b[..., :2], axis=-1)
     return float((distance <= radius).mean())
+
+
+def pose_agreement(a: list[np.ndarray], b: list[np.ndarray], radius: float) -> float:
+    """Share of keypoints where two multi-person decodings lie within ``radius``.
+
+    Per image, poses ([P, K, >=2] each side) are paired one to one by the least
+    total mean keypoint distance (scipy's Hungarian solver); a pose left without
+    a partner (one side found a person the other did not) counts all its keypoints
+    as disagreeing, so the share is over K times the larger pose count. 1.0 when
+    neither side found anyone anywhere."""
+    from scipy.optimize import linear_sum_assignment
+
+    agreeing, total = 0, 0
+    for left, right in zip(a, b, strict=True):
+        k = left.shape[1] if len(left) else (right.shape[1] if len(right) else 0)
+        total += k * max(len(left), len(right))
+        if not len(left) or not len(right):
+            continue
+        distance = np.linalg.norm(left[:, None, :, :2] - right[None, :, :, :2], axis=-1)  # [Pa, Pb, K]
+        rows, cols = linear_sum_assignment(distance.mean(axis=-1))
+        agreeing += int((distance[rows, cols] <= radius).sum())
+    return agreeing / total if total else 1.0

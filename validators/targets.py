@@ -7,7 +7,8 @@ Two kinds, always labelled in the manifest:
 - **estimated**: named devices we cannot run here. The method, calibrated on
   published figures (../shared/reference/published_benchmarks.md):
 
-  1. A device's fp32 throughput (GMAC/s) is the published TFLite PoseNet's MACs
+  1. A device's fp32 throughput (GMAC/s) is the MACs of the basis model, the
+     published TFLite multi-person MobileNetV1 on tensorflow.org's overview
      (MobileNetV1 1.0, 257x257, output stride 16: 1.192 GMAC, counted by posepipe's
      own counter on that architecture, which also lands on its published 13.3 MB;
      ``python scripts/device_basis.py``) divided by its published latency.
@@ -18,7 +19,7 @@ Two kinds, always labelled in the manifest:
 
   Only TFLite files are estimated (the published figures are LiteRT CPU figures);
   dynamic-int8 and int16x8 have no published basis and are not estimated. A model
-  that uses its MACs less efficiently than PoseNet's MobileNet will run slower
+  that uses its MACs less efficiently than the basis model will run slower
   than estimated: the basis is printed beside every estimate.
 """
 
@@ -30,7 +31,7 @@ from enum import StrEnum
 from models.errors import ConfigError
 from models.formats import Format, Precision
 
-POSENET_MACS = 1_191_790_016  # scripts/device_basis.py; tests/test_targets.py recounts it
+BASIS_MACS = 1_191_790_016  # scripts/device_basis.py; tests/test_benchmarking.py recounts it
 
 
 class TargetKind(StrEnum):
@@ -53,14 +54,14 @@ class DeviceEstimate:
 
     name: str
     threads: int
-    posenet_fp32_ms: float  # published TFLite PoseNet fp32 latency on this device
+    basis_fp32_ms: float  # published fp32 latency of the basis model on this device
     int8_speedup: float
     source: str
     kind: TargetKind = TargetKind.ESTIMATED
 
     @property
     def gmacs_per_s(self) -> float:
-        return POSENET_MACS / 1e9 / (self.posenet_fp32_ms / 1000.0)
+        return BASIS_MACS / 1e9 / (self.basis_fp32_ms / 1000.0)
 
     def estimate_ms(self, macs: int, fmt: Format, precision: Precision) -> float | None:
         """The estimate, or None when there is no published basis for this file."""
@@ -70,8 +71,8 @@ class DeviceEstimate:
         return fp32_ms / self.int8_speedup if precision is Precision.INT8 else fp32_ms
 
     def basis(self, precision: Precision) -> str:
-        text = (f"MACs / {self.gmacs_per_s:.1f} GMAC/s (published TFLite PoseNet 1.19 GMAC in "
-                f"{self.posenet_fp32_ms:g} ms on {self.source})")
+        text = (f"MACs / {self.gmacs_per_s:.1f} GMAC/s (published basis model, 1.19 GMAC, in "
+                f"{self.basis_fp32_ms:g} ms on {self.source})")
         if precision is Precision.INT8:
             text += f" / {self.int8_speedup:.2f} int8 speed-up (MoveNet fp16/int8, same source)"
         return text
@@ -83,10 +84,10 @@ def _mean(*ratios: float) -> float:
 
 HOST_TARGETS = (HostTarget("host-cpu-1t", 1), HostTarget("host-cpu-2t", 2))
 DEVICE_ESTIMATES = (
-    # tensorflow.org pose estimation overview: PoseNet fp32 80 ms; MoveNet Thunder
+    # tensorflow.org pose estimation overview: the MobileNetV1 multi-pose model fp32 80 ms; MoveNet Thunder
     # fp16/int8 155/100 ms, Lightning 60/52 ms (Pixel 5 CPU, 4 threads)
     DeviceEstimate("pixel5-cpu-4t", 4, 80.0, _mean(155 / 100, 60 / 52), "Pixel 5 CPU, 4 threads"),
-    # same page: PoseNet 338 ms; Thunder 594/251 ms, Lightning 186/95 ms (Raspberry Pi 4, 4 threads)
+    # same page: that model 338 ms; Thunder 594/251 ms, Lightning 186/95 ms (Raspberry Pi 4, 4 threads)
     DeviceEstimate("rpi4-cpu-4t", 4, 338.0, _mean(594 / 251, 186 / 95), "Raspberry Pi 4 CPU, 4 threads"),
 )
 Target = HostTarget | DeviceEstimate

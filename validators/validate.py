@@ -1,10 +1,12 @@
 """Validation of one artifact: its runtime beside the Keras reference on labelled
-val images, compared tensor by tensor and on the task (decoded keypoints, PCK)."""
+val images, compared tensor by tensor and on the task (decoded keypoints; PCK
+or OKS AP, by the model's topology: validators/task.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,8 @@ from calibration.samples import SampleSet
 from models.spec import ModelSpec, Tolerance
 from validators.compare import OutputComparison, compare_names, compare_output
 from validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
-from validators.metrics import agreement, pck, torso_sizes
 from validators.runners import Feed, KerasRunner, NotExecutableError, Runner, runner_for
+from validators.task import Task, TaskMetric, task_for
 
 
 class Status(StrEnum):
@@ -26,11 +28,19 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class TaskMetrics:
-    pck_reference: float  # PCK@0.2 of the Keras reference on the same samples
-    pck: float
-    pck_delta: float  # in points: 100 x (artifact - reference)
+    metric: TaskMetric
+    reference: float  # the Keras reference's score on the same samples
+    value: float
+    delta: float  # in points: 100 x (artifact - reference)
     agreement: float  # share of keypoints within ``agreement_px`` of the reference's
     agreement_px: float
+
+    def to_json(self) -> dict[str, Any]:
+        """Keys named after the metric (``pck``, ``pck_delta``, ``oks_ap``, ...), so a
+        manifest says what it measured."""
+        m = str(self.metric)
+        return {"metric": m, f"{m}_reference": self.reference, m: self.value, f"{m}_delta": self.delta,
+                "agreement": self.agreement, "agreement_px": self.agreement_px}
 
 
 @dataclass(frozen=True)
@@ -58,17 +68,22 @@ class Reference:
     samples: SampleSet
     inputs: np.ndarray  # [N, H, W, 3] float32, the model's normalised input
     outputs: Feed  # stacked [N, ...]
-    keypoints: np.ndarray = field(repr=False)  # [N, K, 3] decoded, input pixels
+    keypoints: Any = field(repr=False)  # decoded, input pixels: [N, K, 3], or [P_i, K, 3] per sample
 
     @classmethod
     def compute(cls, model: Any, spec: ModelSpec, decoder: Any, samples: SampleSet) -> Reference:
         inputs = spec.input.normalise(samples.pixels)
         outputs = KerasRunner(model).infer_batch(inputs)
-        return cls(spec, decoder, samples, inputs, outputs, decode_all(decoder, outputs))
+        return cls(spec, decoder, samples, inputs, outputs, task_for(spec.topology).decode_all(decoder, outputs))
 
     @property
-    def pck(self) -> float:
-        return _pck(self, self.keypoints)
+    def task(self) -> Task:
+        return task_for(self.spec.topology)
+
+    @cached_property
+    def score(self) -> float:
+        """The reference's task score: PCK@0.2 (top-down) or OKS AP (bottom-up)."""
+        return self.task.score(self.samples, self.keypoints, self.spec.keypoints)
 
 
 def validate(path: Path, reference: Reference, tolerance: Tolerance, threads: int = 1) -> ValidationResult:
@@ -98,7 +113,7 @@ def validate_with(runner: Runner, reference: Reference, tolerance: Tolerance) ->
     failures += [f for c in comparisons for f in c.failures]
     task = None
     if not compare_names(reference.outputs, actual) and all(np.isfinite(c.max_abs) for c in comparisons):
-        task = _task(reference, decode_all(reference.decoder, actual), tolerance)
+        task = _task(reference, reference.task.decode_all(reference.decoder, actual), tolerance)
         failures += _task_failures(task, tolerance)
     return ValidationResult(
         status=Status.FAILED if failures else Status.PASSED,
@@ -111,25 +126,15 @@ def validate_with(runner: Runner, reference: Reference, tolerance: Tolerance) ->
     )
 
 
-def decode_all(decoder: Any, outputs: Feed) -> np.ndarray:
-    """Top-down: the one person of each sample, [N, K, 3] in input pixels."""
-    n = len(next(iter(outputs.values())))
-    return np.stack([decoder.decode({k: v[i] for k, v in outputs.items()})[0] for i in range(n)])
-
-
-def _pck(reference: Reference, keypoints: np.ndarray) -> float:
-    samples = reference.samples
-    in_image = np.stack([t.to_image(k) for t, k in zip(samples.transforms, keypoints, strict=True)])
-    return pck(in_image, samples.keypoints, torso_sizes(samples.keypoints, reference.spec.keypoints))
-
-
-def _task(reference: Reference, keypoints: np.ndarray, tolerance: Tolerance) -> TaskMetrics:
-    ref_pck, art_pck = reference.pck, _pck(reference, keypoints)
+def _task(reference: Reference, keypoints: Any, tolerance: Tolerance) -> TaskMetrics:
+    task = reference.task
+    ref_score, score = reference.score, task.score(reference.samples, keypoints, reference.spec.keypoints)
     return TaskMetrics(
-        pck_reference=ref_pck,
-        pck=art_pck,
-        pck_delta=100.0 * (art_pck - ref_pck),
-        agreement=agreement(keypoints, reference.keypoints, tolerance.agreement_px),
+        metric=task.metric,
+        reference=ref_score,
+        value=score,
+        delta=100.0 * (score - ref_score),
+        agreement=task.agreement(keypoints, reference.keypoints, tolerance.agreement_px),
         agreement_px=tolerance.agreement_px,
     )
 
@@ -141,6 +146,6 @@ def _task_failures(task: TaskMetrics, tolerance: Tolerance) -> list[str]:
             f"keypoint agreement {100 * task.agreement:.2f}% < {100 * tolerance.min_agreement:g}%"
             f" (within {tolerance.agreement_px:g} px of the reference)"
         )
-    if not task.pck_delta >= -tolerance.max_pck_drop:
-        failures.append(f"PCK@0.2 drop {-task.pck_delta:.2f} points > {tolerance.max_pck_drop:g}")
+    if not task.delta >= -tolerance.max_pck_drop:
+        failures.append(f"{task.metric.label} drop {-task.delta:.2f} points > {tolerance.max_pck_drop:g}")
     return failures

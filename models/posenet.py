@@ -53,8 +53,13 @@ STRIDE = 16  # the spec's static stride: the default config's (see SPEC)
 PRIOR_LOGIT = -4.6  # heatmap bias at start: sigmoid 0.01, about the share of cells inside a disk (RetinaNet's
 # prior), so the first steps do not spend themselves pushing ~99% background cells down from 0.5
 # Loss weights as PersonLab's: heatmap 4, short-range offsets 1, mid-range displacements 0.25 (they are
-# longer and noisier, and the offsets correct them anyway); both vector losses in units of the disk radius.
+# longer and noisier, and the offsets correct them anyway).
 HEATMAP_WEIGHT, OFFSET_WEIGHT, DISPLACEMENT_WEIGHT = 4.0, 1.0, 0.25
+# The vector losses' unit: Huber is quadratic below it and linear above. A quarter cell, not the disk
+# radius: in units of 24 px, an offset 7 px off had a gradient a third of the linear one's and the
+# default schedule ended with offsets 7.4 px off at the keypoint's cell (median, val), where an eye's
+# OKS is near 0; linear down to 4 px keeps them refining to what OKS rewards.
+VECTOR_SCALE = 4.0  # input pixels
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,7 @@ class PoseNetConfig(ModelConfig):
     # 1.5 cells at stride 16. Scaling PersonLab's 32 px (4 cells of its stride 8 on 801 px crops) to 257
     # would give 10 px, under one cell, so the radius is chosen in cells: every keypoint is within 0.71 cells
     # of a cell centre, so about seven cells learn it (a local maximum and several offset samples), and the
-    # disk stays under the ~40 px between a shoulder and an elbow at 257. Offsets never exceed it, so it
-    # also scales the vector losses.
+    # disk stays under the ~40 px between a shoulder and an elbow at 257.
     disk_radius: float = 24.0  # input pixels
     score_threshold: float = 0.5  # a root keypoint's minimum heatmap probability (PoseNet's)
     pose_threshold: float = 0.25  # a pose's minimum score (models/posenet_codec.py says why)
@@ -126,8 +130,9 @@ def _decoder(config: PoseNetConfig) -> PoseNetDecoder:
 
 
 def _losses(config: PoseNetConfig) -> dict[str, Any]:
-    """Focal heatmap loss; Huber on the vectors in disk radii, NaN (outside every disk) unsupervised."""
-    vectors = losses.masked_huber(config.disk_radius)
+    """Focal heatmap loss; Huber on the vectors in units of VECTOR_SCALE, NaN (outside every disk)
+    unsupervised."""
+    vectors = losses.masked_huber(VECTOR_SCALE)
     return {
         HEATMAP: losses.Weighted(losses.heatmap_focal, HEATMAP_WEIGHT),
         OFFSET: losses.Weighted(vectors, OFFSET_WEIGHT),
@@ -146,7 +151,7 @@ SPEC = ModelSpec(
     seed="003",
     topology=Topology.BOTTOM_UP,
     build=build,
-    training=TrainingGraph(build, _losses),  # the deployed graph; its losses follow disk_radius
+    training=TrainingGraph(build, _losses),  # the deployed graph, with its weighted losses
     default=PoseNetConfig(),
     tiny=PoseNetConfig(input_size=(65, 65), width=0.25),
     input=InputSpec(),  # RGB scaled to [-1, 1], as the published model

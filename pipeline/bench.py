@@ -27,8 +27,11 @@ def bench(items: tuple[str, ...], out: Path, options: LatencyOptions, console: C
     rows: list[dict[str, Any]] = []
     timed: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
+    decoders: dict[str, Any] = {}
     for manifest_path, files in _artifacts(items, out):
         manifest = json.loads(manifest_path.read_text())
+        if manifest["reference"].get("decoder"):
+            decoders[manifest["model"]] = manifest["reference"]["decoder"]
         latency = plan(models.get(manifest["model"]), options)
         cost = ModelCost(**manifest["model_stats"])
         for entry in files:
@@ -41,7 +44,7 @@ def bench(items: tuple[str, ...], out: Path, options: LatencyOptions, console: C
             if "profile" in block:
                 profiles[entry["file"]] = block["profile"]
     _speedups(rows)
-    return {"rows": rows, "comparisons": _comparisons(rows, profiles), "profiles": profiles,
+    return {"rows": rows, "comparisons": _comparisons(rows, profiles), "profiles": profiles, "decoders": decoders,
             "breaches": breaches(timed), "settings": asdict(options.settings)}
 
 
@@ -148,6 +151,10 @@ def print_bench(console: Console, document: dict[str, Any]) -> None:
                       _num(r.get("gmacs_per_s"), "{:.1f}"), _num(r.get("vs_fp32"), "{:.2f}x"),
                       f"{r['bytes'] / 1e6:.2f} MB", _num(r.get("budget_ms"), "{:g} ms"), _status(r))
     console.out.print(table)
+    for model, d in document.get("decoders", {}).items():  # post-processing, apart from the model times above
+        console.note(f"{model} decoder {d['name']}: p50 {d['p50_ms']:.2f} ms, p90 {d['p90_ms']:.2f} ms per image "
+                     f"(NumPy on this host, {d['images']} val images, timed by the run); add it to a file's p50 "
+                     "for keypoints from pixels")
     for c in document["comparisons"]:
         console.note(f"{c['model']} on {c['target']}: {c['what']} = {c['ratio']:.2f}x")
         r = c.get("responsible")

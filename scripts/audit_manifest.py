@@ -186,6 +186,9 @@ def audit(manifest_path: Path) -> list[str]:
     import keras
 
     manifest = json.loads(manifest_path.read_text())
+    if manifest["reference"].get("metric", "pck") != "pck":
+        sys.exit("audit: only top-down (PCK) manifests are audited; this one scores OKS AP, and the audit "
+                 "has no multi-person decoder of its own")
     folder = manifest_path.parent
     problems = []
     checkpoint = Path(manifest["checkpoint"]["path"])

@@ -37,6 +37,9 @@ def test_bench_times_every_artifact_on_every_target(tiny_run: Path, in_tmp: Path
     assert "latency per artifact and target" in result.out
     assert "profile hourglass-fp32.tflite (litert" in result.err
     assert "fp32 TFLite / fp32 ONNX Runtime" in result.err
+    decoder = document["decoders"]["hourglass"]  # post-processing, timed apart from the model
+    assert decoder == manifest["reference"]["decoder"] and decoder["p50_ms"] > 0
+    assert f"hourglass decoder {decoder['name']}: p50" in result.err
 
 
 def test_speed_ups_compare_each_file_with_its_formats_fp32_on_the_same_target() -> None:

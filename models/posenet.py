@@ -19,6 +19,7 @@ from keras import layers
 
 from models import losses
 from models.blocks import functional, heads
+from models.budgets import budgets
 from models.errors import ConfigError
 from models.keypoints import COCO_17
 from models.mobilenet_v1 import OUTPUT_STRIDES, mobilenet_v1
@@ -173,5 +174,7 @@ SPEC = ModelSpec(
     tiny_schedule=TrainSchedule(epochs=2, batch_size=8, learning_rate=2e-3, train_images=32, val_images=8,
                                 precise_bn_batches=2),
     tolerances=DEFAULT_TOLERANCES,
-    budgets={},  # measured by the lead
+    # host p50 1t, 2t (fp32 TFLite, measured beside an OpenPose run), pixel5, rpi4 fp32 estimates (ms):
+    # models/budgets.py
+    budgets=budgets(6.34, 3.11, 21.3, 89.9),
 )

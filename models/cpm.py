@@ -142,7 +142,9 @@ SPEC = ModelSpec(
     make_encoder=_encoder,
     losses={OUTPUT: losses.spatial_softmax_ce},
     schedule=TrainSchedule(epochs=5, batch_size=16, learning_rate=4e-3, train_images=2400, val_images=200),
-    tiny_schedule=TrainSchedule(epochs=3, batch_size=8, learning_rate=2e-3, train_images=48, val_images=16),
+    # 1e-2 for the tests' 18 steps: at 2e-3 the tiny model's heatmaps stayed flat to 6e-4 (val PCK@0.2
+    # 0.004), so runtimes that agree to 1e-9 still broke argmax ties differently; now 0.09 apart
+    tiny_schedule=TrainSchedule(epochs=3, batch_size=8, learning_rate=1e-2, train_images=48, val_images=16),
     tolerances=DEFAULT_TOLERANCES,
     # host p50 1t, 2t (measured), pixel5, rpi4 fp32 estimates (ms): models/budgets.py
     budgets=budgets(31.7, 19.0, 14.2, 59.8),

@@ -3,8 +3,9 @@
 fp32 is held elementwise (the runtimes reorder float sums, nothing more). Every
 quantized precision is held on the whole tensor (cosine, SNR) and on the task:
 elementwise bounds would only measure the quantization step. The keypoint checks
-are in input pixels and PCK@0.2 points. The task bounds are the issue's: fp16 keeps
->= 99% of keypoints where the reference put them; int8 loses <= 1 PCK point (its
+are in input pixels and task-score points (PCK@0.2, or OKS AP for bottom-up
+models). The task bounds are the issue's: fp16 keeps >= 99% of keypoints where the
+reference put them; int8 loses <= 1 point (its
 agreement is reported, and only a collapse below half fails it).
 """
 

@@ -13,6 +13,8 @@ from pipeline.produce import Outcome, recipe_path
 from validators.task import TaskMetric
 from validators.validate import Status, ValidationResult
 
+MANIFEST = "manifest.json"  # in each model's artifacts folder
+
 SCHEMA = 1
 
 

@@ -35,10 +35,10 @@ from pipeline.atomic import write_json
 from pipeline.console import Console
 from pipeline.errors import ArtifactNotFoundError, IntegrityError, ManifestError, UnknownArtifactError
 from pipeline.hashing import sha256_path
+from pipeline.manifest import MANIFEST
 from pipeline.overlay import manifest_config
 from validators.runners import Runner, runner_for
 
-MANIFEST = "manifest.json"
 SUFFIX = "_keypoints.json"  # OpenPose's own: <image stem>_keypoints.json
 
 

@@ -20,12 +20,10 @@ from pipeline.console import Console
 from pipeline.data import resolve_data, synth_config
 from pipeline.errors import ArtifactNotFoundError, UnknownArtifactError
 from pipeline.hashing import sha256_path, size_bytes
-from pipeline.manifest import validation_entry
+from pipeline.manifest import MANIFEST, validation_entry
 from pipeline.reference import val_reference
 from validators.runners import runner_for
 from validators.validate import Status, ValidationResult, validate_with
-
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)

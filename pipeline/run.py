@@ -34,7 +34,7 @@ from pipeline.hashing import key, sha256_path
 from pipeline.inputs import Inputs, RunSettings, worker_workspace
 from pipeline.keys import LATENCY_SOURCES, REPORT_SOURCES, sources
 from pipeline.latency import LatencyPlan, artifact_latency, breaches, plan, reference_latency
-from pipeline.manifest import SCHEMA, finite, passed, write_manifest
+from pipeline.manifest import MANIFEST, SCHEMA, finite, passed, write_manifest
 from pipeline.matrix import Target, left_out, targets
 from pipeline.report import REPORT, write_report
 from pipeline.stages import StageCache
@@ -42,8 +42,6 @@ from pipeline.versions import tool_versions
 from validators.latency import decoder_timing
 from validators.macs import ModelCost, count
 from validators.task import TaskMetric
-
-MANIFEST = "manifest.json"
 
 
 def default_cache() -> Path:

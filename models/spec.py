@@ -86,7 +86,8 @@ class Tolerance:
     Tensor checks: ``atol``/``rtol`` elementwise (None: not checked elementwise),
     ``min_cosine`` and ``min_snr_db`` over each whole output. Task checks:
     ``min_agreement``, the share of decoded keypoints within ``agreement_px`` input
-    pixels of the reference's (people paired first for a bottom-up model), and
+    pixels of the reference's (for a bottom-up model, of the people both decodings
+    found; the share of people found by both is held to it too), and
     ``max_pck_drop``, task-score points lost against the reference on the labelled
     val split: PCK@0.2 for a top-down model, OKS AP for a bottom-up one.
     """

@@ -6,7 +6,9 @@ elementwise bounds would only measure the quantization step. The keypoint checks
 are in input pixels and task-score points (PCK@0.2, or OKS AP for bottom-up
 models). The task bounds are the issue's: fp16 keeps >= 99% of keypoints where the
 reference put them; int8 loses <= 1 point (its
-agreement is reported, and only a collapse below half fails it).
+agreement is reported, and only a collapse below half fails it). For a bottom-up
+model ``min_agreement`` bounds two shares: the people both decodings found, and the
+keypoints of those people (validators/metrics.py's pose_agreement says why two).
 """
 
 from __future__ import annotations

@@ -7,10 +7,14 @@ import math
 import numpy as np
 import pytest
 
+from models.formats import Precision
 from models.keypoints import COCO_17
 from models.spec import Tolerance
+from models.tolerances import DEFAULT_TOLERANCES
 from validators.compare import compare_names, compare_output
 from validators.metrics import agreement, pck, torso_sizes
+from validators.task import TaskMetric
+from validators.validate import TaskMetrics
 
 STRICT = Tolerance(atol=1e-3, rtol=0.0, min_cosine=0.999, min_snr_db=40.0, min_agreement=1.0, max_pck_drop=0.0)
 
@@ -84,3 +88,53 @@ def test_nan_outputs_fail() -> None:
 def test_missing_and_extra_outputs_are_named() -> None:
     assert compare_names({"a": 0, "b": 0}, {"a": 0, "c": 0}) == [
         "output 'b' is missing", "output 'c' is not in the reference"]
+
+
+COSINE_ONLY = Tolerance(atol=None, rtol=0.0, min_cosine=0.99, min_snr_db=None, min_agreement=0.5, max_pck_drop=1.0)
+
+
+def _with_a_quiet_sample(seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Seven samples of unit-size values and one nearly empty (an image with nobody in
+    it), all rounded to the same int8-like step: the error is the same size everywhere."""
+    rng = np.random.default_rng(seed)
+    ref = rng.normal(size=(8, 6, 6, 4))
+    ref[3] *= 0.03
+    step = 8.0 / 255
+    return ref, np.round(ref / step) * step
+
+
+def _plain_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_a_quiet_sample_is_held_to_a_median_samples_error() -> None:
+    ref, out = _with_a_quiet_sample()
+    assert _plain_cosine(ref[3], out[3]) < 0.95  # the same rounding, a wide angle on a near-empty sample
+    assert min(_plain_cosine(ref[i], out[i]) for i in range(8) if i != 3) > 0.9999
+    result = compare_output("pafs", ref, out, COSINE_ONLY)
+    assert result.passed, result.failures
+    assert result.cosine > 0.9999
+
+
+def test_garbage_on_a_quiet_sample_still_fails() -> None:
+    ref, out = _with_a_quiet_sample()
+    out[3] = np.random.default_rng(3).normal(size=out[3].shape) * 0.3  # a third of a typical sample's size
+    result = compare_output("pafs", ref, out, COSINE_ONLY)
+    assert not result.passed and result.failures[0].startswith("pafs: cosine 0.9")
+
+
+def test_a_loud_sample_keeps_its_plain_cosine() -> None:
+    ref, out = _with_a_quiet_sample()
+    out[5] = ref[5] + np.random.default_rng(4).normal(size=ref[5].shape) * 0.2
+    result = compare_output("pafs", ref, out, COSINE_ONLY)
+    assert result.cosine == pytest.approx(_plain_cosine(ref[5], out[5]))
+    assert not result.passed
+
+
+def test_people_found_by_one_decoding_only_fail_on_their_own_line() -> None:
+    fp16 = DEFAULT_TOLERANCES[Precision.FP16]
+    found = TaskMetrics(TaskMetric.OKS_AP, 0.2, 0.2, 0.0, agreement=0.995, agreement_px=2.0, people=0.98)
+    assert found.failures(fp16) == ["people agreement 98.00% < 99% (people both decodings found)"]
+    assert found.to_json()["people_agreement"] == 0.98
+    crop = TaskMetrics(TaskMetric.PCK, 0.7, 0.7, 0.0, agreement=0.995, agreement_px=2.0)
+    assert crop.failures(fp16) == [] and "people_agreement" not in crop.to_json()

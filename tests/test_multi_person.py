@@ -17,7 +17,7 @@ from models.keypoints import COCO_17
 from pipeline.data import MULTI_PERSON
 from pipeline.input_pipeline import transform_keypoints
 from tests.harness import TinyZoo
-from validators.metrics import pose_agreement
+from validators.metrics import Agreement, pose_agreement
 from validators.oks import oks_ap
 
 
@@ -120,13 +120,21 @@ def test_pose_agreement_pairs_people_whatever_their_order() -> None:
     truth = _truth()
     a = [truth.keypoints[0], truth.keypoints[1, :1]]
     b = [truth.keypoints[0, ::-1], truth.keypoints[1, :1] + np.array([1.0, 1.0, 0.0], np.float32)]
-    assert pose_agreement(a, b, 2.0) == 1.0
-    far = [a[0], a[1] + np.array([5.0, 0.0, 0.0], np.float32)]
-    assert pose_agreement(a, far, 2.0) == pytest.approx(2 / 3)
-    lost = [a[0][:1], a[1]]  # one person of the first image not found
-    assert pose_agreement(a, lost, 2.0) == pytest.approx(2 / 3)
+    assert pose_agreement(a, b, 2.0) == Agreement(keypoints=1.0, people=1.0)
+    far = [a[0], a[1] + np.array([5.0, 0.0, 0.0], np.float32)]  # the third person placed 5 px off
+    assert pose_agreement(a, far, 2.0) == Agreement(keypoints=pytest.approx(2 / 3), people=1.0)
     empty = [np.zeros((0, 17, 3), np.float32)] * 2
-    assert pose_agreement(empty, empty, 2.0) == 1.0
+    assert pose_agreement(empty, empty, 2.0) == Agreement(keypoints=1.0, people=1.0)
+
+
+def test_a_person_found_by_one_side_only_counts_against_people_not_keypoints() -> None:
+    truth = _truth()
+    a = [truth.keypoints[0], truth.keypoints[1, :1]]
+    lost = [a[0][:1], a[1]]  # one person of the first image not found
+    assert pose_agreement(a, lost, 2.0) == Agreement(keypoints=1.0, people=pytest.approx(2 / 3))
+    assert pose_agreement(lost, a, 2.0) == Agreement(keypoints=1.0, people=pytest.approx(2 / 3))
+    nobody = [np.zeros((0, 17, 3), np.float32)] * 2
+    assert pose_agreement(a, nobody, 2.0) == Agreement(keypoints=1.0, people=0.0)
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

@@ -6,6 +6,8 @@ from pycocotools (``validators/oks.py``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from models.keypoints import KeypointSet
@@ -40,23 +42,36 @@ def agreement(a: np.ndarray, b: np.ndarray, radius: float) -> float:
     return float((distance <= radius).mean())
 
 
-def pose_agreement(a: list[np.ndarray], b: list[np.ndarray], radius: float) -> float:
-    """Share of keypoints where two multi-person decodings lie within ``radius``.
+@dataclass(frozen=True)
+class Agreement:
+    """Two decodings compared on two questions: did they find the same people, and
+    did they put the people both found in the same place."""
 
-    Per image, poses ([P, K, >=2] each side) are paired one to one by the least
-    total mean keypoint distance (scipy's Hungarian solver); a pose left without
-    a partner (one side found a person the other did not) counts all its keypoints
-    as disagreeing, so the share is over K times the larger pose count. 1.0 when
-    neither side found anyone anywhere."""
+    keypoints: float  # share of the paired people's keypoints within the radius
+    people: float | None = None  # share of people found by both; None when the input is the person (a crop)
+
+
+def pose_agreement(a: list[np.ndarray], b: list[np.ndarray], radius: float) -> Agreement:
+    """Per image, poses ([P, K, >=2] each side) are paired one to one by the least
+    total mean keypoint distance (scipy's Hungarian solver).
+
+    ``people`` is the pairs over the larger pose count; ``keypoints`` is the paired
+    poses' keypoints within ``radius``. They are two shares, not one, because a pose
+    left without a partner is a detection decision (a root score or a pose score on
+    one side of a threshold), not a placement: counted as K disagreeing keypoints
+    it weighed a borderline person 17 times and hid where two decodings differed.
+    Each is 1.0 when there is nothing to count.
+    """
     from scipy.optimize import linear_sum_assignment
 
-    agreeing, total = 0, 0
+    agreeing = placed = paired = found = 0
     for left, right in zip(a, b, strict=True):
-        k = left.shape[1] if len(left) else (right.shape[1] if len(right) else 0)
-        total += k * max(len(left), len(right))
+        found += max(len(left), len(right))
         if not len(left) or not len(right):
             continue
         distance = np.linalg.norm(left[:, None, :, :2] - right[None, :, :, :2], axis=-1)  # [Pa, Pb, K]
         rows, cols = linear_sum_assignment(distance.mean(axis=-1))
+        paired += len(rows)
+        placed += distance[rows, cols].size
         agreeing += int((distance[rows, cols] <= radius).sum())
-    return agreeing / total if total else 1.0
+    return Agreement(agreeing / placed if placed else 1.0, paired / found if found else 1.0)

@@ -18,7 +18,7 @@ import numpy as np
 from calibration.samples import SampleSet
 from models.keypoints import KeypointSet
 from models.spec import Topology
-from validators.metrics import agreement, pck, pose_agreement, torso_sizes
+from validators.metrics import Agreement, agreement, pck, pose_agreement, torso_sizes
 from validators.oks import oks_ap
 
 
@@ -40,7 +40,7 @@ class Task(Protocol):
 
     def score(self, samples: SampleSet, decoded: Any, keypoints: KeypointSet) -> float: ...
 
-    def agreement(self, a: Any, b: Any, radius: float) -> float: ...
+    def agreement(self, a: Any, b: Any, radius: float) -> Agreement: ...
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class TopDown:
         in_image = np.stack([t.to_image(k) for t, k in zip(samples.transforms, decoded, strict=True)])
         return pck(in_image, samples.keypoints, torso_sizes(samples.keypoints, keypoints))
 
-    def agreement(self, a: np.ndarray, b: np.ndarray, radius: float) -> float:
-        return agreement(a, b, radius)
+    def agreement(self, a: np.ndarray, b: np.ndarray, radius: float) -> Agreement:
+        return Agreement(agreement(a, b, radius))
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class BottomUp:
         in_image = [t.to_image(p) for t, p in zip(samples.transforms, decoded, strict=True)]
         return oks_ap(in_image, samples, keypoints.sigmas)
 
-    def agreement(self, a: list[np.ndarray], b: list[np.ndarray], radius: float) -> float:
+    def agreement(self, a: list[np.ndarray], b: list[np.ndarray], radius: float) -> Agreement:
         return pose_agreement(a, b, radius)
 
 

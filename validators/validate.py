@@ -32,15 +32,32 @@ class TaskMetrics:
     reference: float  # the Keras reference's score on the same samples
     value: float
     delta: float  # in points: 100 x (artifact - reference)
-    agreement: float  # share of keypoints within ``agreement_px`` of the reference's
+    agreement: float  # share of (paired people's) keypoints within ``agreement_px`` of the reference's
     agreement_px: float
+    people: float | None = None  # share of people both decodings found; None for a top-down crop
 
     def to_json(self) -> dict[str, Any]:
         """Keys named after the metric (``pck``, ``pck_delta``, ``oks_ap``, ...), so a
         manifest says what it measured."""
         m = str(self.metric)
+        people = {} if self.people is None else {"people_agreement": self.people}
         return {"metric": m, f"{m}_reference": self.reference, m: self.value, f"{m}_delta": self.delta,
-                "agreement": self.agreement, "agreement_px": self.agreement_px}
+                "agreement": self.agreement, "agreement_px": self.agreement_px} | people
+
+    def failures(self, tolerance: Tolerance) -> list[str]:
+        """The task bounds this artifact breaks, one line each."""
+        failures = []
+        if not self.agreement >= tolerance.min_agreement:
+            failures.append(
+                f"keypoint agreement {100 * self.agreement:.2f}% < {100 * tolerance.min_agreement:g}%"
+                f" (within {tolerance.agreement_px:g} px of the reference)"
+            )
+        if self.people is not None and not self.people >= tolerance.min_agreement:
+            failures.append(f"people agreement {100 * self.people:.2f}% < {100 * tolerance.min_agreement:g}%"
+                            " (people both decodings found)")
+        if not self.delta >= -tolerance.max_pck_drop:
+            failures.append(f"{self.metric.label} drop {-self.delta:.2f} points > {tolerance.max_pck_drop:g}")
+        return failures
 
 
 @dataclass(frozen=True)
@@ -114,7 +131,7 @@ def validate_with(runner: Runner, reference: Reference, tolerance: Tolerance) ->
     task = None
     if not compare_names(reference.outputs, actual) and all(np.isfinite(c.max_abs) for c in comparisons):
         task = _task(reference, reference.task.decode_all(reference.decoder, actual), tolerance)
-        failures += _task_failures(task, tolerance)
+        failures += task.failures(tolerance)
     return ValidationResult(
         status=Status.FAILED if failures else Status.PASSED,
         runtime=runner.runtime,
@@ -129,23 +146,13 @@ def validate_with(runner: Runner, reference: Reference, tolerance: Tolerance) ->
 def _task(reference: Reference, keypoints: Any, tolerance: Tolerance) -> TaskMetrics:
     task = reference.task
     ref_score, score = reference.score, task.score(reference.samples, keypoints, reference.spec.keypoints)
+    agreement = task.agreement(keypoints, reference.keypoints, tolerance.agreement_px)
     return TaskMetrics(
         metric=task.metric,
         reference=ref_score,
         value=score,
         delta=100.0 * (score - ref_score),
-        agreement=task.agreement(keypoints, reference.keypoints, tolerance.agreement_px),
+        agreement=agreement.keypoints,
         agreement_px=tolerance.agreement_px,
+        people=agreement.people,
     )
-
-
-def _task_failures(task: TaskMetrics, tolerance: Tolerance) -> list[str]:
-    failures = []
-    if not task.agreement >= tolerance.min_agreement:
-        failures.append(
-            f"keypoint agreement {100 * task.agreement:.2f}% < {100 * tolerance.min_agreement:g}%"
-            f" (within {tolerance.agreement_px:g} px of the reference)"
-        )
-    if not task.delta >= -tolerance.max_pck_drop:
-        failures.append(f"{task.metric.label} drop {-task.delta:.2f} points > {tolerance.max_pck_drop:g}")
-    return failures

@@ -95,6 +95,10 @@ def build(config: PoseNetConfig) -> keras.Model:
     return functional(image, {HEATMAP: heatmap} | vectors, "posenet")
 
 
+def _output_stride(config: PoseNetConfig) -> int:
+    return config.output_stride
+
+
 def _multiplier(config: PoseNetConfig) -> float:
     return (1.0 if config.depth_multiplier == 1.01 else config.depth_multiplier) * config.width
 
@@ -156,15 +160,13 @@ SPEC = ModelSpec(
     default=PoseNetConfig(),
     tiny=PoseNetConfig(input_size=(65, 65), width=0.25),
     input=InputSpec(),  # RGB scaled to [-1, 1], as the published model
-    # OutputSpec holds one stride; it is the default output_stride's. Every reader takes it as
-    # metadata (manifest, embedded descriptions, `posepipe models`); the model's own maps carry
-    # the real grid, and the encoder and decoder use config.output_stride.
-    outputs=(
+    outputs=(  # at the default stride; output_stride gives a config's (manifest, embedded metadata)
         OutputSpec(HEATMAP, OutputKind.HEATMAPS, STRIDE),
         OutputSpec(OFFSET, OutputKind.OFFSETS, STRIDE),
         OutputSpec(FWD, OutputKind.DISPLACEMENTS, STRIDE),
         OutputSpec(BWD, OutputKind.DISPLACEMENTS, STRIDE),
     ),
+    output_stride=_output_stride,
     keypoints=COCO_17,
     make_decoder=_decoder,
     make_encoder=_encoder,

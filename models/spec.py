@@ -257,6 +257,8 @@ class ModelSpec:
     training: TrainingGraph | None = None
     # The deployed outputs under a config, when some are optional (None: all of ``outputs``).
     deployed_outputs: Callable[[Any], tuple[str, ...]] | None = None
+    # The spatial outputs' stride under a config, when the config sets it (None: each output's own).
+    output_stride: Callable[[Any], int] | None = None
     # Extra decoders whose val PCK the training record shows per epoch, by label
     # (a staged model's pre-training outputs, which the deployed decoder never reads).
     make_monitors: Callable[[Any], Mapping[str, Decoder]] | None = None
@@ -288,11 +290,13 @@ class ModelSpec:
         return next(o for o in self.outputs if o.name == name)
 
     def outputs_for(self, config: Any) -> tuple[OutputSpec, ...]:
-        """The outputs the deployed model has under ``config``."""
-        if self.deployed_outputs is None:
-            return self.outputs
-        chosen = self.deployed_outputs(config)
-        return tuple(o for o in self.outputs if o.name in chosen)
+        """The outputs the deployed model has under ``config``, with the stride it sets."""
+        chosen = None if self.deployed_outputs is None else self.deployed_outputs(config)
+        outputs = tuple(o for o in self.outputs if chosen is None or o.name in chosen)
+        if self.output_stride is None:
+            return outputs
+        stride = self.output_stride(config)
+        return tuple(dataclasses.replace(o, stride=stride) if o.kind.spatial else o for o in outputs)
 
     def training_model(self, config: Any) -> keras.Model:
         """The graph training fits: the deployed model, or the bigger training graph."""

@@ -65,7 +65,7 @@ def validation_entry(result: ValidationResult) -> dict[str, Any]:
         "samples": result.samples,
         "outputs": [
             {"name": c.name, "shape": list(c.shape), "max_abs": c.max_abs, "mean_abs": c.mean_abs,
-             "cosine": c.cosine, "snr_db": c.snr_db, "passed": c.passed}
+             "cosine": c.cosine, "worst_sample": c.worst_sample, "snr_db": c.snr_db, "passed": c.passed}
             for c in result.outputs
         ],
         "task": result.task.to_json() if result.task else None,
@@ -106,3 +106,11 @@ def score_cell(task: dict[str, Any]) -> str:
         return "-"
     metric = task.get("metric", TaskMetric.PCK)
     return f"{task[metric]:.3f} ({task[f'{metric}_delta']:+.2f})"
+
+
+def agreement_cell(task: dict[str, Any]) -> str:
+    """Keypoint agreement, and for a bottom-up model the people both decodings found, or "-"."""
+    if not task:
+        return "-"
+    people = f" ({100 * task['people_agreement']:.1f}% people)" if "people_agreement" in task else ""
+    return f"{100 * task['agreement']:.1f}%{people}"

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.atomic import atomic_path
 from pipeline.console import Console
-from pipeline.manifest import score_cell, task_metric
+from pipeline.manifest import agreement_cell, score_cell, task_metric
 from pipeline.overlay import Overlays, overlays
 from pipeline.report_chart import chart, points
 from validators.validate import Reference
@@ -161,7 +161,7 @@ def _row(entry: dict[str, Any], targets: list[str]) -> str:
         _num(f"{max(o['max_abs'] for o in outputs):.2e}" if outputs else "-"),
         _num(f"{min(o['cosine'] for o in outputs):.6f}" if outputs else "-"),
         _num(_snr(outputs)),
-        _num(f"{100 * task['agreement']:.1f}%" if task else "-"),
+        _num(agreement_cell(task)),
         _num(score_cell(task)),
     ]
     blocks = (entry.get("latency") or {}).get("targets", {})

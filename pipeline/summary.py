@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from pipeline.console import Console
-from pipeline.manifest import score_cell, task_metric
+from pipeline.manifest import agreement_cell, score_cell, task_metric
 
 STYLES = {"passed": "green", "failed": "bold red", "not-executed": "yellow"}
 
@@ -31,7 +31,7 @@ def _row(entry: dict[str, Any]) -> list[str]:
     task = v.get("task") or {}
     max_err = f"{max(o['max_abs'] for o in outputs):.2e}" if outputs else "-"
     cosine = f"{min(o['cosine'] for o in outputs):.6f}" if outputs else "-"
-    agree = f"{100 * task['agreement']:.1f}%" if task else "-"
+    agree = agreement_cell(task)
     score = score_cell(task)
     style = STYLES.get(status, "")
     return [entry["file"], size, v.get("runtime") or "-", max_err, cosine, agree, score, *_latency(entry),

@@ -55,6 +55,7 @@ def test_posenet_output_stride_sets_the_grid(stride: int, grid: int) -> None:
     assert _channels(spec.build(config))[HEATMAP] == (grid, grid, 17)
     targets = spec.make_encoder(config).encode(np.zeros((1, 17, 3), np.float32))
     assert targets[HEATMAP].shape == (grid, grid, 17)
+    assert {o.stride for o in spec.outputs_for(config)} == {stride}  # what the manifest and metadata say
 
 
 def test_the_atrous_trunk_dilates_every_block_after_the_stride_it_keeps() -> None:

@@ -28,5 +28,7 @@ def test_a_tiny_posenet_run_scores_every_file_with_oks_ap(zoo: TinyZoo, in_tmp: 
         if entry["precision"] == "fp32":
             assert entry["validation"]["status"] == "passed", entry["validation"]["failures"]
             assert task["agreement"] >= 0.999 and task["oks_ap_delta"] == pytest.approx(0.0, abs=1e-9)
+            assert task["people_agreement"] == 1.0
     report = (in_tmp / "artifacts" / "posenet" / "report.html").read_text()
     assert "OKS AP (delta)" in report and "PCK" not in report
+    assert "% people)" in report and "% people)" in result.out

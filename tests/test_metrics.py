@@ -121,13 +121,14 @@ def test_garbage_on_a_quiet_sample_still_fails() -> None:
     out[3] = np.random.default_rng(3).normal(size=out[3].shape) * 0.3  # a third of a typical sample's size
     result = compare_output("pafs", ref, out, COSINE_ONLY)
     assert not result.passed and result.failures[0].startswith("pafs: cosine 0.9")
+    assert result.failures[0].endswith(" < 0.99 (worst: sample 3)") and result.worst_sample == 3
 
 
 def test_a_loud_sample_keeps_its_plain_cosine() -> None:
     ref, out = _with_a_quiet_sample()
     out[5] = ref[5] + np.random.default_rng(4).normal(size=ref[5].shape) * 0.2
     result = compare_output("pafs", ref, out, COSINE_ONLY)
-    assert result.cosine == pytest.approx(_plain_cosine(ref[5], out[5]))
+    assert result.cosine == pytest.approx(_plain_cosine(ref[5], out[5])) and result.worst_sample == 5
     assert not result.passed
 
 

@@ -22,9 +22,10 @@ class OutputComparison:
     shape: tuple[int, ...]
     max_abs: float
     mean_abs: float
-    cosine: float  # the lowest per-sample cosine similarity, quiet samples floored (_min_cosine)
+    cosine: float  # the lowest per-sample cosine similarity, quiet samples floored (_cosines)
     snr_db: float  # signal-to-noise over all samples; inf when identical
     failures: tuple[str, ...]
+    worst_sample: int | None = None  # index of the sample with the lowest cosine
 
     @property
     def passed(self) -> bool:
@@ -46,14 +47,16 @@ def compare_output(name: str, reference: np.ndarray, actual: np.ndarray, toleran
     ref = reference.astype(np.float64)
     out = actual.astype(np.float64)
     error = np.abs(out - ref)
+    cosines = _cosines(ref, out)
     comparison = OutputComparison(
         name=name,
         shape=tuple(reference.shape[1:]),
         max_abs=float(error.max()),
         mean_abs=float(error.mean()),
-        cosine=_min_cosine(ref, out),
+        cosine=float(cosines.min()),
         snr_db=_snr_db(ref, out),
         failures=(),
+        worst_sample=int(cosines.argmin()),
     )
     return dataclasses.replace(comparison, failures=tuple(_failures(comparison, ref, error, tolerance)))
 
@@ -71,14 +74,14 @@ def _failures(c: OutputComparison, ref: np.ndarray, error: np.ndarray, tol: Tole
                 f" (max abs error {c.max_abs:.3g} at {where})"
             )
     if not c.cosine >= tol.min_cosine:
-        failures.append(f"{c.name}: cosine {c.cosine:.6f} < {tol.min_cosine}")
+        failures.append(f"{c.name}: cosine {c.cosine:.6f} < {tol.min_cosine} (worst: sample {c.worst_sample})")
     if tol.min_snr_db is not None and not c.snr_db >= tol.min_snr_db:
         failures.append(f"{c.name}: SNR {c.snr_db:.1f} dB < {tol.min_snr_db:g} dB")
     return failures
 
 
-def _min_cosine(ref: np.ndarray, out: np.ndarray) -> float:
-    """The lowest per-sample cosine similarity, with a sample's shortfall ``1 - cos``
+def _cosines(ref: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Per-sample cosine similarity, with a sample's shortfall ``1 - cos``
     capped at what its error would cost a median sample: ``|ref - out|^2 / (2 m^2)``,
     ``m`` the median of the reference's per-sample norms.
 
@@ -104,7 +107,7 @@ def _min_cosine(ref: np.ndarray, out: np.ndarray) -> float:
     typical = float(np.median(norm_a))
     if typical > 0:
         shortfall = np.minimum(shortfall, np.square(a - b).sum(axis=1) / (2.0 * typical**2))
-    return float(1.0 - shortfall.max())
+    return 1.0 - shortfall
 
 
 def _snr_db(ref: np.ndarray, out: np.ndarray) -> float:

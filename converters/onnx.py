@@ -212,6 +212,14 @@ def _to_fp16(proto: Any) -> Any:
     return convert_float_to_float16(proto, keep_io_types=True)
 
 
+# Float activations ONNX Runtime's calibrator may hold at once. It keeps every calibrated tensor
+# of every sample it is given, then copies them into histograms: 200 OpenPose images (96 MB of
+# activations each) peaked at 17.4 GB, and beside a Core ML worker the kernel killed the process.
+# Above this the calibration runs in chunks, which ORT merges into running ranges or histograms:
+# PoseNet (44 MB x 200) and the hourglass (36 MB x 200) still calibrate in one pass.
+CALIBRATION_MEMORY = 9e9
+
+
 def _quantize(proto: Any, request: ConversionRequest, out: Path) -> None:
     """Static int8 in QDQ form: uint8 activations from the calibration set, int8
     symmetric weights per channel, through onnxruntime.quantization."""
@@ -221,6 +229,7 @@ def _quantize(proto: Any, request: ConversionRequest, out: Path) -> None:
 
     recipe = request.recipe
     exclude = _excluded_nodes(proto.graph, recipe.keep_float)
+    reader = _Reader(request.calibration_data())
     with tempfile.TemporaryDirectory(prefix="posepipe-onnx-") as folder:
         source = Path(folder) / "float.onnx"
         onnx.save(proto, str(source))
@@ -232,20 +241,43 @@ def _quantize(proto: Any, request: ConversionRequest, out: Path) -> None:
             # fell to cosine 0.9865 (0.9968 folded). Conv nodes keep their names, so
             # --keep-float still finds its Keras layers.
             quant_pre_process(str(source), str(source), skip_optimization=False)
+            chunk = calibration_chunk(len(reader), activation_bytes(onnx.load(str(source))))
             quantize_static(
-                str(source), str(out), _Reader(request.calibration_data()),
+                str(source), str(out), reader,
                 quant_format=QuantFormat.QDQ,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 per_channel=recipe.per_channel,
                 calibrate_method=_method(recipe.onnx_calibration),
                 nodes_to_exclude=exclude,
-                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False}
+                | ({"CalibStridedMinMax": chunk} if chunk < len(reader) else {}),
             )
         except ConversionError:
             raise
         except Exception as error:
             raise ConversionError(f"onnx: int8 quantization failed: {str(error).splitlines()[0]}") from error
+
+
+def activation_bytes(proto: Any) -> int:
+    """Bytes of the float tensors one sample makes, from the graph's inferred shapes
+    (an unknown dimension counts 1)."""
+    from onnx import TensorProto
+
+    total = 0
+    for info in (*proto.graph.value_info, *proto.graph.output):
+        tensor = info.type.tensor_type
+        if tensor.elem_type == TensorProto.FLOAT:
+            total += 4 * int(np.prod([max(d.dim_value, 1) for d in tensor.shape.dim]))
+    return total
+
+
+def calibration_chunk(samples: int, bytes_per_sample: int) -> int:
+    """Samples ONNX Runtime calibrates on at a time: all of them when their
+    activations fit CALIBRATION_MEMORY, else the largest divisor of ``samples``
+    that fits (its CalibStridedMinMax needs equal chunks), at least one."""
+    fits = max(1, int(CALIBRATION_MEMORY // max(bytes_per_sample, 1)))
+    return max(d for d in range(1, min(samples, fits) + 1) if samples % d == 0)
 
 
 def _excluded_nodes(graph: Any, layers: tuple[str, ...]) -> list[str]:
@@ -267,15 +299,24 @@ def _method(method: CalibrationMethod) -> Any:
 
 
 class _Reader:
-    """ONNX Runtime's CalibrationDataReader over feeds (the calibration set)."""
+    """ONNX Runtime's CalibrationDataReader over feeds (the calibration set); with
+    ``len`` and ``set_range`` it can hand them over in chunks (CalibStridedMinMax)."""
 
     def __init__(self, feeds: Iterable[dict[str, np.ndarray]]) -> None:
-        self._data = feeds
+        self._data = list(feeds)
+        self._range = slice(0, len(self._data))
         self._iterator: Iterator[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._range = slice(start_index, end_index)
+        self._iterator = None
 
     def get_next(self) -> dict[str, Any] | None:
         if self._iterator is None:
-            self._iterator = iter(self._data)
+            self._iterator = iter(self._data[self._range])
         return next(self._iterator, None)
 
     def rewind(self) -> None:

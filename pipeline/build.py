@@ -19,6 +19,8 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from typing import Any
 from converters import ConversionRequest
 from pipeline.console import Console, RecordingConsole
 from pipeline.convert import Built
+from pipeline.errors import WorkerDiedError
 from pipeline.manifest import artifact_entry, quantization_entry
 from pipeline.matrix import Target
 from pipeline.produce import Outcome, Stage, produce, recipe_path, sensitivity_path
@@ -92,16 +95,43 @@ def build_all(jobs: Sequence[Job], workers: int, workspace: Workspace, worker_se
     count = min(workers, len(jobs))
     console.step(f"convert: {len(jobs)} artifacts on {count} worker processes")
     context = multiprocessing.get_context("spawn")  # a forked TensorFlow is not safe
-    pool = context.Pool(count, initializer=_start_worker, initargs=(worker_setup, logs))
+    # concurrent.futures, not multiprocessing.Pool: a Pool replaces a worker the kernel killed and
+    # waits forever for its job's result (an OpenPose run hung so, its int8 ONNX worker OOM-killed);
+    # an executor breaks and says so.
+    executor = ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker,
+                                   initargs=(worker_setup, logs))
+    futures = {executor.submit(_work, job): job for job in jobs}
     try:
         with console.progress("artifacts", len(jobs)) as advance:
-            for done in pool.imap_unordered(_work, jobs):
+            for future in as_completed(futures):
+                try:
+                    done = future.result()
+                except BrokenProcessPool as error:
+                    unfinished = ", ".join(sorted(job.name for f, job in futures.items() if not _succeeded(f)))
+                    raise WorkerDiedError(
+                        f"a worker process died building artifacts (killed, most often out of memory; its log is in "
+                        f"{logs}) with {unfinished} unfinished; rerun with -j 1 to build them one at a time"
+                    ) from error
                 advance(1)
                 yield done
-        pool.close()
     finally:
-        pool.terminate()  # an interrupted run leaves no worker writing behind it
-        pool.join()
+        _stop(executor)  # an interrupted run leaves no worker writing behind it
+
+
+def _succeeded(future: Future[Done]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and kill what has: shutdown alone would wait for
+    the running jobs. Python 3.14's ``terminate_workers`` does this; before it, the
+    executor's process table is the only handle on its workers."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
 
 
 _WORKSPACE: Workspace | None = None

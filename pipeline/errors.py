@@ -95,6 +95,13 @@ class DistributeError(PosepipeError):
     exit_code = 25
 
 
+class WorkerDiedError(PosepipeError):
+    """A worker process building artifacts side by side died without a result
+    (killed: most often by the kernel's out-of-memory killer)."""
+
+    exit_code = 26
+
+
 USAGE_EXIT_CODE = 2  # click's, for a bad option or argument
 INTERRUPTED_EXIT_CODE = 130
 
@@ -122,6 +129,7 @@ ERRORS: tuple[type[PosepipeError], ...] = (
     FailedArtifactError,
     IntegrityError,
     DistributeError,
+    WorkerDiedError,
 )
 
 __all__ = [
@@ -131,5 +139,5 @@ __all__ = [
     "FailedArtifactError",
     "IntegrityError", "NotInIndexError", "SourceError", "UnsafePathError",
     "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownArtifactError", "UnknownModelError",
-    "UnreadableArtifactError", "UnsupportedOpError",
+    "UnreadableArtifactError", "UnsupportedOpError", "WorkerDiedError",
 ]

@@ -30,6 +30,7 @@ from pipeline.checkpoint import RECORD_FILE, Checkpoint, load_checkpoint, traine
 from pipeline.console import Console, replay
 from pipeline.convert import artifact_path
 from pipeline.data import Data, resolve_data, synth_config
+from pipeline.errors import WorkerDiedError
 from pipeline.hashing import key, sha256_path
 from pipeline.inputs import Inputs, RunSettings, worker_workspace
 from pipeline.keys import LATENCY_SOURCES, REPORT_SOURCES, sources
@@ -150,12 +151,16 @@ def _artifacts(inputs: Inputs, chosen: tuple[Target, ...], stages: StageCache,
         setup = partial(worker_workspace, inputs.settings, inputs.checkpoint, inputs.data, inputs.calibrated)
         workspace = inputs.workspace()
         logs = inputs.settings.cache / "logs" / name
-        for done in build_all(jobs, inputs.settings.jobs, workspace, setup, logs, console):
-            replay(console, done.messages)
-            console.note(describe(done))
-            if done.passed:  # a failure is never recorded as done: the next run tries again
-                stages.put(f"artifact-{done.job.name}", done.job.key, done.entry, done.files)
-            entries[done.job.target] = done.entry
+        try:
+            for done in build_all(jobs, inputs.settings.jobs, workspace, setup, logs, console):
+                replay(console, done.messages)
+                console.note(describe(done))
+                if done.passed:  # a failure is never recorded as done: the next run tries again
+                    stages.put(f"artifact-{done.job.name}", done.job.key, done.entry, done.files)
+                entries[done.job.target] = done.entry
+        except WorkerDiedError:
+            clean_temporaries(out)  # a killed worker cannot remove its half-written file
+            raise
     ordered = [entries[t] for t in chosen]
     _remove_unlisted(out, name, ordered)
     return _size_ratios(ordered)

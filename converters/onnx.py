@@ -213,10 +213,10 @@ def _to_fp16(proto: Any) -> Any:
 
 
 # Float activations ONNX Runtime's calibrator may hold at once. It keeps every calibrated tensor
-# of every sample it is given, then copies them into histograms: 200 OpenPose images (96 MB of
-# activations each) peaked at 17.4 GB, and beside a Core ML worker the kernel killed the process.
-# Above this the calibration runs in chunks, which ORT merges into running ranges or histograms:
-# PoseNet (44 MB x 200) and the hourglass (36 MB x 200) still calibrate in one pass.
+# of every sample it is given, then copies them into histograms: 200 images of a 192x192 stride-8
+# bottom-up model (96 MB of activations each) peaked at 17.4 GB, and beside a Core ML worker the
+# kernel killed the process. Above this the calibration runs in chunks, which ORT merges into
+# running ranges or histograms; the zoo's other models (at most 44 MB per image) take one pass.
 CALIBRATION_MEMORY = 9e9
 
 

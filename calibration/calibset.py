@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from calibration.coco import CocoKeypoints, read_image
-from calibration.errors import DatasetNotFoundError, EmptyDatasetError
-from calibration.preprocess import person_crop, whole_image
-from models.spec import InputSpec, Topology
+from posepipe.calibration.coco import CocoKeypoints, read_image
+from posepipe.calibration.errors import DatasetNotFoundError, EmptyDatasetError
+from posepipe.calibration.preprocess import person_crop, whole_image
+from posepipe.models.spec import InputSpec, Topology
 
 RECOMMENDED_SAMPLES = 100  # below this, activation ranges are guesses (ultralytics warns under 300)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

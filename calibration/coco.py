@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-
-from calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
+from posepipe.calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.errors import PosepipeError
+from posepipe.models.errors import PosepipeError
 
 
 class DatasetFormatError(PosepipeError):

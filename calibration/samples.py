@@ -6,10 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from calibration.coco import CocoKeypoints, read_image
-from calibration.preprocess import CropTransform, person_crop, whole_image
-from models.spec import Topology
+from posepipe.calibration.coco import CocoKeypoints, read_image
+from posepipe.calibration.preprocess import CropTransform, person_crop, whole_image
+from posepipe.models.spec import Topology
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Keras -> deployable files: one converter per format, each at its precisions."""
 
-from converters.base import ConversionError, ConversionRequest, Converter, Signature, TensorInfo
-from converters.coreml import CoreMLConverter
-from converters.onnx import OnnxConverter
-from converters.tflite import TFLiteConverter
-from models.formats import Format
+from posepipe.converters.base import ConversionError, ConversionRequest, Converter
+from posepipe.converters.coreml.convert import CoreMLConverter
+from posepipe.converters.onnx.convert import OnnxConverter
+from posepipe.converters.signature import Signature, TensorInfo
+from posepipe.converters.tflite.convert import TFLiteConverter
+from posepipe.models.formats import Format
 
 CONVERTERS: dict[Format, Converter] = {
     Format.TFLITE: TFLiteConverter(),

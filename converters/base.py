@@ -5,48 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
-
-from converters.recipe import Recipe
-from converters.sensitivity import Sensitivity
-from models.errors import PosepipeError
-from models.formats import Format, Precision
-from models.spec import ModelSpec
+from posepipe.converters.metadata import ArtifactMetadata, Embedded
+from posepipe.converters.recipe import Recipe
+from posepipe.converters.sensitivity import Sensitivity
+from posepipe.converters.signature import Signature
+from posepipe.models.errors import PosepipeError
+from posepipe.models.formats import Format, Precision
+from posepipe.models.spec import ModelSpec
 
 if TYPE_CHECKING:
     import keras
-
-    from converters.metadata import ArtifactMetadata, Embedded
+    from posepipe.converters.metadata import ArtifactMetadata, Embedded
 
 
 class ConversionError(PosepipeError):
     """A converter failed, or was asked for something it cannot make."""
 
     exit_code = 9
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    quantization: tuple[float, int] | None = None  # (scale, zero point) of an integer tensor
-
-    def to_json(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
-        if self.quantization:
-            info["quantization"] = {"scale": self.quantization[0], "zero_point": self.quantization[1]}
-        return info
-
-
-@dataclass(frozen=True)
-class Signature:
-    """An artifact's inputs and outputs, read back from the written file."""
-
-    inputs: tuple[TensorInfo, ...]
-    outputs: tuple[TensorInfo, ...]
 
 
 @dataclass(frozen=True)

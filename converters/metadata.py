@@ -16,8 +16,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from converters.base import Signature, TensorInfo
-from models.spec import OutputKind
+from posepipe.converters.signature import Signature, TensorInfo
+from posepipe.models.spec import OutputKind
 
 SCHEMA = "posepipe.artifact-metadata/1"
 SCHEMA_KEY = "posepipe_schema"

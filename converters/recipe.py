@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision
 
 
 class IntegerIO(StrEnum):

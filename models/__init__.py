@@ -1,5 +1,5 @@
 """The zoo: one module per architecture, each registering a ModelSpec."""
 
-from models.registry import get, names
+from posepipe.models.registry import get, names
 
 __all__ = ["get", "names"]

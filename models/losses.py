@@ -37,7 +37,7 @@ def heatmap_mse(target: Any, predicted: Any) -> Any:
 
 def keypoint_position(target: Any, predicted: Any) -> Any:
     """L1 distance of the labelled keypoints' (x, y), for a ``coords`` output
-    [B, K, 2] against its target [B, K, 3] of (x, y, COCO flag) (models/coords.py).
+    [B, K, 2] against its target [B, K, 3] of (x, y, COCO flag) (models/codecs/coords.py).
 
     L1 rather than L2: with coordinates as fractions of the input an L2 gradient
     vanishes as the keypoints get close, just where PCK is decided. Unlabelled

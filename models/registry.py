@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.errors import UnknownModelError
-from models.spec import ModelSpec
+from posepipe.models.errors import UnknownModelError
+from posepipe.models.spec import ModelSpec
 
 _SPECS: dict[str, ModelSpec] = {}
 
@@ -32,7 +32,7 @@ def _load() -> None:
     """Import the zoo's modules on first use: they import Keras, which is slow."""
     if _SPECS:
         return
-    from models import blazepose, cpm, hourglass, openpose, posenet, simplebaseline
+    from posepipe.models.zoo import blazepose, cpm, hourglass, openpose, posenet, simplebaseline
 
     for module in (hourglass, cpm, simplebaseline, blazepose, posenet, openpose):
         register(module.SPEC)

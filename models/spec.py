@@ -13,10 +13,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-
-from models.errors import ConfigError
-from models.formats import Precision
-from models.keypoints import KeypointSet
+from posepipe.models.errors import ConfigError
+from posepipe.models.formats import Precision
+from posepipe.models.keypoints import KeypointSet
 
 if TYPE_CHECKING:
     import keras
@@ -154,7 +153,7 @@ class TrainSchedule:
     recomputed as plain averages over this many training batches (0: never).
     Depthwise MobileNetV1 layers left moving variances several times the batch
     variances after a short schedule, which flattened inference features
-    (pipeline/precise_bn.py).
+    (pipeline/training/precise_bn.py).
     """
 
     epochs: int
@@ -240,7 +239,7 @@ class ModelSpec:
     tiny_schedule: TrainSchedule
     tolerances: Mapping[Precision, Tolerance]
     input: InputSpec = field(default_factory=InputSpec)
-    # Latency budgets: target name (validators/targets.py, e.g. "host-cpu-1t",
+    # Latency budgets: target name (validators/perf/targets.py, e.g. "host-cpu-1t",
     # "pixel5-cpu-4t") -> the p50 milliseconds every artifact run or estimated on
     # that target must meet. A target without a budget is measured and reported only.
     budgets: Mapping[str, float] = field(default_factory=dict)
@@ -308,7 +307,7 @@ class ModelSpec:
     def deployed(self, model: keras.Model, config: Any) -> keras.Model:
         """The deployed model inside a trained one: the same layers and weights, only
         the deployed outputs. Identity when training used the deployed model."""
-        from models.blocks import submodel
+        from posepipe.models.backbones.blocks import submodel
 
         names = [o.name for o in self.outputs_for(config)]
         return model if sorted(model.output) == sorted(names) else submodel(model, names, self.name)

@@ -7,11 +7,11 @@ and a test can check that no two share an exit code.
 
 from __future__ import annotations
 
-from calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
-from converters.base import ConversionError
-from models.errors import ConfigError, PosepipeError, UnknownModelError
-from validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
-from validators.runners.base import NotExecutableError
+from posepipe.calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
+from posepipe.converters.base import ConversionError
+from posepipe.models.errors import ConfigError, PosepipeError, UnknownModelError
+from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
+from posepipe.validators.runners.base import NotExecutableError
 
 
 class CheckpointError(PosepipeError):

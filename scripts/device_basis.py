@@ -1,4 +1,4 @@
-"""Recount the MACs behind the estimated device targets (validators/targets.py).
+"""Recount the MACs behind the estimated device targets (validators/perf/targets.py).
 
 The published on-device figures (../shared/reference/published_benchmarks.md) give
 PoseNet's latency on a Pixel 5 and a Raspberry Pi 4; dividing the network's MACs by
@@ -6,7 +6,7 @@ them gives each device's achieved GMAC/s. This script builds that network, the
 MobileNetV1 (depth multiplier 1.0) of the published TFLite PoseNet at 257x257 with
 output stride 16 (the last stride-2 block dilated instead) and its four 1x1 heads,
 and counts its MACs with the same counter posepipe uses for every model, so the
-constant in validators/targets.py can be checked (tests/test_targets.py does).
+constant in validators/perf/targets.py can be checked (tests/test_targets.py does).
 
     python scripts/device_basis.py
 """
@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import keras
 from keras import layers
-
-from validators.macs import count
+from posepipe.validators.perf.macs import count
 
 # MobileNetV1's 13 depthwise-separable blocks: (pointwise filters, stride)
 BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1),

@@ -15,7 +15,7 @@ SHAPE = (1, 12, 12, 4)
 
 
 class Flavour(StrEnum):
-    FP32 = "mlprogram-fp32"  # iOS15, fp32 compute: what converters/coreml.py writes
+    FP32 = "mlprogram-fp32"  # iOS15, fp32 compute: what converters/coreml/convert.py writes
     FP16 = "mlprogram-fp16"  # iOS16, fp16 compute and fp16 inputs/outputs
     NN = "neuralnetwork"  # iOS14 .mlmodel
 

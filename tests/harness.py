@@ -20,12 +20,11 @@ from typing import Any
 
 import pytest
 from filelock import FileLock
-
-import models
-from calibration.synthetic import SynthConfig, generate
-from models.spec import Topology
-from pipeline.cli import main
-from pipeline.data import MULTI_PERSON
+from posepipe import models
+from posepipe.calibration.synthetic import SynthConfig, generate
+from posepipe.models.spec import Topology
+from posepipe.pipeline.cli.main import main
+from posepipe.pipeline.run.data import MULTI_PERSON
 
 TINY_DATA = SynthConfig(seed=7, train_images=48, val_images=16, min_side=96, max_side=160)
 TINY_CROWDS = dataclasses.replace(TINY_DATA, **MULTI_PERSON)  # for bottom-up models
@@ -86,9 +85,9 @@ class TinyZoo:
 
     def checkpoint(self, name: str) -> Path:
         """A tiny checkpoint of ``name``, trained once per session (``shared_once``)."""
-        from pipeline.checkpoint import MODEL_FILE, train_into
-        from pipeline.console import Console
-        from pipeline.data import Data
+        from posepipe.pipeline.engine.console import Console
+        from posepipe.pipeline.run.checkpoint import MODEL_FILE, train_into
+        from posepipe.pipeline.run.data import Data
 
         spec = models.get(name)
         data = Data(self.data_for(name), True, "tiny")

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.hourglass import SPEC as HOURGLASS
-from models.spec import TrainSchedule
+from posepipe.models.spec import TrainSchedule
+from posepipe.models.zoo.hourglass import SPEC as HOURGLASS
 
 SCHEDULE = TrainSchedule(epochs=2, batch_size=8, learning_rate=2e-3, train_images=16, val_images=4)
 
@@ -39,9 +39,9 @@ MICRO = dataclasses.replace(HOURGLASS, name="micro", build=build, tiny_schedule=
 def train(out: Path, data: Path, epochs: int = 2, seed: int = 0, strategy: Any = None,
           schedule: TrainSchedule = SCHEDULE) -> dict[str, Any]:
     """Train the micro model into ``out`` on the tiny synthetic set in ``data``."""
-    from pipeline.checkpoint import train_into
-    from pipeline.console import Console
-    from pipeline.data import Data
+    from posepipe.pipeline.engine.console import Console
+    from posepipe.pipeline.run.checkpoint import train_into
+    from posepipe.pipeline.run.data import Data
 
     return train_into(out, MICRO, MICRO.tiny, schedule.with_epochs(epochs), Data(data, True, "tiny"),
                       Console(live=False), seed, strategy=strategy)
@@ -50,7 +50,7 @@ def train(out: Path, data: Path, epochs: int = 2, seed: int = 0, strategy: Any =
 def _slow_epochs(seconds: float) -> None:
     """Each epoch ends ``seconds`` later (after it is written), so a test can kill
     the training between two epochs without racing it."""
-    from pipeline import train as training
+    from posepipe.pipeline.training import train as training
 
     written = training.Monitor.on_epoch_end
 
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--slow-epochs", type=float, default=0.0)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pipeline.distribute import StrategyKind, distribution
+    from posepipe.pipeline.training.distribute import StrategyKind, distribution
 
     chosen = distribution(StrategyKind(args.strategy), args.cpu_replicas)
     if args.slow_epochs:

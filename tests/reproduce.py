@@ -8,18 +8,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pipeline.cli import _fix_hash_seed
+from posepipe.pipeline.cli.main import _fix_hash_seed
 
 
 def main(checkpoint: Path, data: Path, out: Path) -> None:
-    import models
-    from calibration.calibset import from_coco
-    from converters import ConversionRequest
-    from converters.recipe import Recipe
-    from models.formats import Format, Precision
-    from pipeline.checkpoint import load_checkpoint, weights_sha256
-    from pipeline.convert import Built, build
-    from pipeline.describe import model_metadata
+    from posepipe import models
+    from posepipe.calibration.calibset import from_coco
+    from posepipe.converters import ConversionRequest
+    from posepipe.converters.recipe import Recipe
+    from posepipe.models.formats import Format, Precision
+    from posepipe.pipeline.run.checkpoint import load_checkpoint, weights_sha256
+    from posepipe.pipeline.run.convert import Built, build
+    from posepipe.pipeline.run.describe import model_metadata
 
     spec = models.get("hourglass")
     model = load_checkpoint(checkpoint, spec, spec.tiny)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from pipeline.atomic import atomic_path, clean_temporaries, write_json
+from posepipe.pipeline.engine.atomic import atomic_path, clean_temporaries, write_json
 
 
 def test_a_failed_write_leaves_the_previous_file(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def test_bench_times_every_artifact_on_every_target(tiny_run: Path, in_tmp: Path
 
 
 def test_speed_ups_compare_each_file_with_its_formats_fp32_on_the_same_target() -> None:
-    from pipeline.bench import _comparisons, _speedups
+    from posepipe.pipeline.diagnostics.bench import _comparisons, _speedups
 
     def row(fmt: str, precision: str, target: str, ms: float | None) -> dict[str, object]:
         return {"model": "m", "file": f"m-{precision}.{fmt}", "format": fmt, "precision": precision,

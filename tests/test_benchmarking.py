@@ -12,14 +12,13 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
-
-from models.formats import Format, Precision
-from validators.adb import AdbTarget, AdbUnavailable, parse
-from validators.latency import BenchSettings, measure
-from validators.macs import count
-from validators.memory import PeakMemory
-from validators.profile import layers_of, profile
-from validators.targets import BASIS_MACS, DEVICE_ESTIMATES
+from posepipe.models.formats import Format, Precision
+from posepipe.validators.perf.adb import AdbTarget, AdbUnavailable, parse
+from posepipe.validators.perf.latency import BenchSettings, measure
+from posepipe.validators.perf.macs import count
+from posepipe.validators.perf.memory import PeakMemory
+from posepipe.validators.perf.profile import layers_of, profile
+from posepipe.validators.perf.targets import BASIS_MACS, DEVICE_ESTIMATES
 
 
 def test_macs_follow_each_layer_kind() -> None:
@@ -163,7 +162,7 @@ def _profile_json(*by_type: tuple[str, float]) -> dict:
 
 
 def test_a_slower_tflite_file_is_blamed_on_the_kind_of_op_that_costs_it() -> None:
-    from pipeline.bench import _responsible
+    from posepipe.pipeline.diagnostics.bench import _responsible
 
     lite = _profile_json(("TRANSPOSE_CONV", 9.0), ("CONV_2D", 3.0), ("DEPTHWISE_CONV_2D", 1.0))
     ort = _profile_json(("Conv", 4.2), ("ConvTranspose", 1.5))

@@ -7,12 +7,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-import models
-from models import losses
-from models.errors import ConfigError
-from models.paf import HEATMAPS, PAFS
-from models.posenet_codec import BWD, FWD, HEATMAP, OFFSET
+from posepipe import models
+from posepipe.models import losses
+from posepipe.models.codecs.paf import HEATMAPS, PAFS
+from posepipe.models.codecs.posenet import BWD, FWD, HEATMAP, OFFSET
+from posepipe.models.errors import ConfigError
 
 
 def _channels(model: object) -> dict[str, tuple[int, ...]]:
@@ -59,7 +58,7 @@ def test_posenet_output_stride_sets_the_grid(stride: int, grid: int) -> None:
 
 
 def test_the_atrous_trunk_dilates_every_block_after_the_stride_it_keeps() -> None:
-    from models.mobilenet_v1 import atrous_plan
+    from posepipe.models.backbones.mobilenet_v1 import atrous_plan
 
     assert atrous_plan(32)[-2:] == [(2, 1), (1, 1)]
     assert atrous_plan(16)[-2:] == [(1, 1), (1, 2)]  # block 12 keeps stride 16; block 13 dilates by 2

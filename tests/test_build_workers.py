@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pipeline.build import Job, Workspace, build_all
-from pipeline.console import RecordingConsole
-from pipeline.errors import WorkerDiedError
+from posepipe.pipeline.engine.console import RecordingConsole
+from posepipe.pipeline.engine.pool import Job, Workspace, build_all
+from posepipe.pipeline.errors import WorkerDiedError
 
 
 def _killed_workspace() -> Workspace:

@@ -104,7 +104,7 @@ def test_train_writes_a_checkpoint_and_its_record(
 
 
 def _sha(path: Path) -> str:
-    from pipeline.hashing import sha256_path
+    from posepipe.pipeline.engine.hashing import sha256_path
 
     return sha256_path(path)
 
@@ -186,8 +186,8 @@ def test_a_bad_option_is_a_usage_error(capfd: pytest.CaptureFixture[str]) -> Non
 
 def test_a_conversion_that_dies_half_way_leaves_no_file(
         zoo: TinyZoo, in_tmp: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from converters import CONVERTERS
-    from models.formats import Format
+    from posepipe.converters import CONVERTERS
+    from posepipe.models.formats import Format
 
     def half_write(request, out):  # type: ignore[no-untyped-def]
         out.write_bytes(b"TFL3 half a flatbuffer")

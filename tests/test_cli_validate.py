@@ -15,7 +15,7 @@ from tests.harness import TinyZoo, invoke
 @pytest.fixture(scope="module")
 def artifacts(zoo: TinyZoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny run's Core ML mlprogram and its manifest, made once."""
-    from pipeline.cli import main
+    from posepipe.pipeline.cli.main import main
 
     root = tmp_path_factory.mktemp("validate-cli")
     try:

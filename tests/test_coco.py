@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from calibration.coco import CocoKeypoints, read_image
-from calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
+from posepipe.calibration.coco import CocoKeypoints, read_image
+from posepipe.calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
 
 
 def write_set(root: Path, doc: Any, split: str = "val") -> Path:

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from posepipe import models
+from posepipe.converters import CONVERTERS, ConversionRequest
+from posepipe.models.formats import Format, Precision
+from posepipe.validators.runners import KerasRunner, runner_for
 
-import models
-from converters import CONVERTERS, ConversionRequest
-from models.formats import Format, Precision
 from tests.harness import TinyZoo
-from validators.runners import KerasRunner, runner_for
 
 
 def convert(zoo: TinyZoo, name: str, fmt: Format, tmp_path: Path) -> tuple[Path, ConversionRequest]:
@@ -52,9 +52,8 @@ def test_runtime_outputs_match_keras(zoo: TinyZoo, name: str, fmt: Format, tmp_p
 def test_core_ml_outputs_are_renamed_by_structure_not_by_luck(tmp_path: Path) -> None:
     """Two outputs of different shapes: a swapped mapping would fail the shape check."""
     import keras
-
-    from converters.coreml import CoreMLConverter
-    from models.spec import OutputKind, OutputSpec
+    from posepipe.converters.coreml.convert import CoreMLConverter
+    from posepipe.models.spec import OutputKind, OutputSpec
 
     image = keras.Input((32, 32, 3), name="image")
     x = keras.layers.Conv2D(8, 3, 2, padding="same")(image)
@@ -73,7 +72,7 @@ def test_core_ml_outputs_are_renamed_by_structure_not_by_luck(tmp_path: Path) ->
 def _with_outputs(spec, outputs):  # type: ignore[no-untyped-def]
     import dataclasses
 
-    from models import losses
+    from posepipe.models import losses
 
     return dataclasses.replace(spec, outputs=outputs, losses={o.name: losses.heatmap_mse for o in outputs})
 
@@ -81,8 +80,7 @@ def _with_outputs(spec, outputs):  # type: ignore[no-untyped-def]
 def test_core_ml_outputs_are_traced_to_their_layers(tmp_path: Path) -> None:
     """Two outputs of one shape can only be told apart by where they come from."""
     import keras
-
-    from converters.coreml import _coremltools, _graph, _traced_name
+    from posepipe.converters.coreml.convert import _coremltools, _graph, _traced_name
 
     ct = _coremltools()
     image = keras.Input(batch_shape=(1, 16, 16, 3), name="image")
@@ -104,7 +102,7 @@ def test_onnx_bytes_follow_the_graph_not_the_order_or_names_tf2onnx_chose(zoo: T
     other counters, gives the same bytes."""
     from hashlib import sha256
 
-    from converters.onnx import _canonical, _from_keras
+    from posepipe.converters.onnx.convert import _canonical, _from_keras
 
     spec = models.get("hourglass")
     raw = _from_keras(ConversionRequest(zoo.model("hourglass"), spec, spec.tiny.input_size, Precision.FP32))

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from posepipe.validators.coreml_eval import UnsupportedOpError, load_evaluator
 
 from tests.coreml_cases import CASES, Flavour, build, convert, sample
-from validators.coreml_eval import UnsupportedOpError, load_evaluator
 
 
 @pytest.fixture(scope="module")

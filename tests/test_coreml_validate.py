@@ -10,18 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from posepipe import models
+from posepipe.calibration.coco import CocoKeypoints
+from posepipe.calibration.samples import load_top_down
+from posepipe.converters import CONVERTERS, ConversionRequest
+from posepipe.converters.base import batch_one
+from posepipe.models.formats import Format, Precision
+from posepipe.models.spec import Tolerance
+from posepipe.validators.coreml_eval import registry
+from posepipe.validators.validate import Reference, Status, ValidationResult, validate
 
-import models
-from calibration.coco import CocoKeypoints
-from calibration.samples import load_top_down
-from converters import CONVERTERS, ConversionRequest
-from converters.base import batch_one
-from models.formats import Format, Precision
-from models.spec import Tolerance
 from tests.coreml_cases import Flavour, convert
 from tests.harness import TinyZoo
-from validators.coreml_eval import registry
-from validators.validate import Reference, Status, ValidationResult, validate
 
 FP32 = models.get("hourglass").tolerances[Precision.FP32]
 

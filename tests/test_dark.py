@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from posepipe import models
+from posepipe.models.codecs.heatmaps import Centre, HeatmapDecoder, HeatmapEncoder, Refinement
+from posepipe.pipeline.diagnostics.darkcheck import heatmap_decoder, synthetic_errors
 
-import models
-from models.heatmaps import Centre, HeatmapDecoder, HeatmapEncoder, Refinement
-from pipeline.darkcheck import heatmap_decoder, synthetic_errors
 from tests.harness import TinyZoo, invoke
 
 STRIDE, SIGMA = 4, 2.0

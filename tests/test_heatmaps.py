@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from models.heatmaps import HeatmapDecoder, HeatmapEncoder, Refinement
+from posepipe.models.codecs.heatmaps import HeatmapDecoder, HeatmapEncoder, Refinement
 
 
 def keypoints(points: list[tuple[float, float, int]]) -> np.ndarray:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from posepipe import models
+from posepipe.validators.perf.macs import count
+from posepipe.validators.perf.targets import DEVICE_ESTIMATES
 
-import models
 from tests.harness import TinyZoo, invoke, read_manifest
-from validators.macs import count
-from validators.targets import DEVICE_ESTIMATES
 
 HOST = ("host-cpu-1t", "host-cpu-2t")
 

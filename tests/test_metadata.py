@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from posepipe import models
+from posepipe.validators.runners import KerasRunner, runner_for
 
-import models
 from tests.harness import TinyZoo, read_manifest
-from validators.runners import KerasRunner, runner_for
 
 SPEC = models.get("hourglass")
 
@@ -67,8 +67,7 @@ def test_tflite_metadata_is_a_buffer_of_the_flatbuffer(tiny_run: Path, zoo: Tiny
 def test_onnx_metadata_props_and_doc_strings(tiny_run: Path, zoo: TinyZoo) -> None:
     import onnx
     import onnxruntime as ort
-
-    from converters.metadata import parse_props
+    from posepipe.converters.metadata import parse_props
 
     path, manifest, entry = _artifact(tiny_run, "hourglass-fp32.onnx")
     proto = onnx.load(str(path))
@@ -85,8 +84,7 @@ def test_onnx_metadata_props_and_doc_strings(tiny_run: Path, zoo: TinyZoo) -> No
 @pytest.mark.parametrize("name", ["hourglass-fp32.mlpackage", "hourglass-fp32.mlmodel"])
 def test_core_ml_description_and_user_defined_metadata(tiny_run: Path, zoo: TinyZoo, name: str) -> None:
     import coremltools as ct
-
-    from converters.metadata import parse_props
+    from posepipe.converters.metadata import parse_props
 
     path, manifest, entry = _artifact(tiny_run, name)
     model = ct.models.MLModel(str(path), skip_model_load=True)
@@ -101,12 +99,12 @@ def test_core_ml_description_and_user_defined_metadata(tiny_run: Path, zoo: Tiny
 
 def test_int8_tflite_metadata_carries_the_input_quantization(zoo: TinyZoo, tmp_path: Path) -> None:
     """Only the written file knows an integer input's scale and zero point."""
-    from converters import ConversionRequest
-    from converters.tflite_metadata import read
-    from models.formats import Format, Precision
-    from pipeline.convert import Built, build
-    from pipeline.describe import model_metadata
-    from pipeline.hashing import sha256_path
+    from posepipe.converters import ConversionRequest
+    from posepipe.converters.tflite.metadata import read
+    from posepipe.models.formats import Format, Precision
+    from posepipe.pipeline.engine.hashing import sha256_path
+    from posepipe.pipeline.run.convert import Built, build
+    from posepipe.pipeline.run.describe import model_metadata
 
     rng = np.random.default_rng(0)
     calibration = [{"image": rng.normal(size=(1, 64, 64, 3)).astype(np.float32)} for _ in range(4)]
@@ -126,8 +124,8 @@ def test_int8_tflite_metadata_carries_the_input_quantization(zoo: TinyZoo, tmp_p
 
 
 def test_props_round_trip_and_foreign_keys_are_kept_apart() -> None:
-    from converters.metadata import parse_props
-    from pipeline.describe import model_metadata
+    from posepipe.converters.metadata import parse_props
+    from posepipe.pipeline.run.describe import model_metadata
 
     meta = model_metadata(SPEC, SPEC.tiny, "f" * 64, "heatmap-quarter")
     assert parse_props(meta.props()) == meta.to_json()
@@ -138,9 +136,9 @@ def test_props_round_trip_and_foreign_keys_are_kept_apart() -> None:
 def test_each_output_kind_is_described_and_only_deployed_outputs_are_listed() -> None:
     """Regressed coordinates are no map (no stride, no layout); optional outputs a
     config leaves out are not described."""
-    from converters.metadata import MEANING
-    from models.spec import OutputKind
-    from pipeline.describe import model_metadata
+    from posepipe.converters.metadata import MEANING
+    from posepipe.models.spec import OutputKind
+    from posepipe.pipeline.run.describe import model_metadata
 
     assert set(MEANING) == set(OutputKind)
     spec = models.get("blazepose")

@@ -6,15 +6,14 @@ import math
 
 import numpy as np
 import pytest
-
-from models.formats import Precision
-from models.keypoints import COCO_17
-from models.spec import Tolerance
-from models.tolerances import DEFAULT_TOLERANCES
-from validators.compare import compare_names, compare_output
-from validators.metrics import agreement, pck, torso_sizes
-from validators.task import TaskMetric
-from validators.validate import TaskMetrics
+from posepipe.models.formats import Precision
+from posepipe.models.keypoints import COCO_17
+from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
+from posepipe.models.spec import Tolerance
+from posepipe.validators.accuracy.compare import compare_names, compare_output
+from posepipe.validators.accuracy.metrics import agreement, pck, torso_sizes
+from posepipe.validators.accuracy.task import TaskMetric
+from posepipe.validators.validate import TaskMetrics
 
 STRICT = Tolerance(atol=1e-3, rtol=0.0, min_cosine=0.999, min_snr_db=40.0, min_agreement=1.0, max_pck_drop=0.0)
 

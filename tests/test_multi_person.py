@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from posepipe.calibration.coco import CocoKeypoints
+from posepipe.calibration.samples import SampleSet, load_bottom_up
+from posepipe.calibration.synthetic import SynthConfig, generate
+from posepipe.models.keypoints import COCO_17
+from posepipe.pipeline.run.data import MULTI_PERSON
+from posepipe.pipeline.training.input_pipeline import transform_keypoints
+from posepipe.validators.accuracy.metrics import Agreement, pose_agreement
+from posepipe.validators.accuracy.oks import oks_ap
 
-from calibration.coco import CocoKeypoints
-from calibration.samples import SampleSet, load_bottom_up
-from calibration.synthetic import SynthConfig, generate
-from models.keypoints import COCO_17
-from pipeline.data import MULTI_PERSON
-from pipeline.input_pipeline import transform_keypoints
 from tests.harness import TinyZoo
-from validators.metrics import Agreement, pose_agreement
-from validators.oks import oks_ap
 
 
 @pytest.fixture(scope="module")

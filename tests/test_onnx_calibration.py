@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import posepipe.converters.onnx.convert as onnx_converter
 import pytest
+from posepipe import models
+from posepipe.converters import CONVERTERS, ConversionRequest
+from posepipe.models.formats import Format, Precision
 
-import converters.onnx as onnx_converter
-import models
-from converters import CONVERTERS, ConversionRequest
-from models.formats import Format, Precision
 from tests.harness import TinyZoo
 
 

@@ -11,8 +11,7 @@ import json
 
 import numpy as np
 import pytest
-
-from models.paf import HEATMAPS, LIMBS, PAFS, PafDecoder, PafEncoder, openpose_json
+from posepipe.models.codecs.paf import HEATMAPS, LIMBS, PAFS, PafDecoder, PafEncoder, openpose_json
 
 STRIDE, SIZE = 4, (48, 48)  # a 192 x 192 input
 ENCODER = PafEncoder(stride=STRIDE, size=SIZE, sigma=1.5, limb_width=1.0)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from models.keypoints import COCO_17
-from models.posenet_codec import (
+from posepipe.models.codecs.posenet import (
     BWD,
     FWD,
     HEATMAP,
@@ -16,6 +14,7 @@ from models.posenet_codec import (
     PoseNetEncoder,
     grid_size,
 )
+from posepipe.models.keypoints import COCO_17
 
 K, E, STRIDE = 17, 16, 8
 ENCODER = PoseNetEncoder(stride=STRIDE, size=(24, 32), radius=16.0)

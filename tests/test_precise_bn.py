@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-
-from pipeline.precise_bn import batch_norms, recompute
+from posepipe.pipeline.training.precise_bn import batch_norms, recompute
 
 
 def _model() -> keras.Model:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from posepipe import models
 
-import models
 from tests.harness import TinyZoo, invoke
 
 K = 17
@@ -77,10 +77,10 @@ def _in_image_or_zero(poses: np.ndarray, image: Path) -> bool:
 
 def _decode_directly(artifact: Path, image: Path) -> np.ndarray:
     """The same file run and decoded by hand, mapped to image pixels: what predict must write."""
-    from calibration.coco import read_image
-    from calibration.preprocess import whole_image
-    from pipeline.overlay import manifest_config
-    from validators.runners import runner_for
+    from posepipe.calibration.coco import read_image
+    from posepipe.calibration.preprocess import whole_image
+    from posepipe.pipeline.report.overlay import manifest_config
+    from posepipe.validators.runners import runner_for
 
     manifest = json.loads((artifact.parent / "manifest.json").read_text())
     spec = models.get(manifest["model"])

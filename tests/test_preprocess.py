@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
-from calibration.preprocess import PADDING, crop_window, person_crop, prepare, whole_image
-from models.spec import InputSpec
+from posepipe.calibration.preprocess import PADDING, crop_window, person_crop, prepare, whole_image
+from posepipe.models.spec import InputSpec
 
 
 def test_a_pixel_lands_where_the_transform_says() -> None:

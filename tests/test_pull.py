@@ -14,8 +14,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from posepipe.pipeline.engine.hashing import sha256_path
 
-from pipeline.hashing import sha256_path
 from tests.harness import invoke
 
 

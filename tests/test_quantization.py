@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from posepipe import models
+from posepipe.converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
+from posepipe.models.errors import ConfigError
+from posepipe.models.formats import Format, Precision
+from posepipe.pipeline.run.matrix import Target, left_out, targets
 
-import models
-from converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
-from models.errors import ConfigError
-from models.formats import Format, Precision
-from pipeline.matrix import Target, left_out, targets
 from tests.harness import TinyZoo, invoke, read_manifest
 
 
@@ -59,11 +59,11 @@ def test_every_precision_has_a_tolerance_and_fp16_int8_hold_the_issue_bounds() -
 
 
 def test_the_calibration_set_comes_from_the_training_split_and_is_cached(zoo: TinyZoo, tmp_path: Path) -> None:
-    from calibration.coco import CocoKeypoints
-    from calibration.samples import load_top_down
-    from pipeline.calibrate import calibration_set
-    from pipeline.console import Console
-    from pipeline.data import Data
+    from posepipe.calibration.coco import CocoKeypoints
+    from posepipe.calibration.samples import load_top_down
+    from posepipe.pipeline.engine.console import Console
+    from posepipe.pipeline.run.calibrate import calibration_set
+    from posepipe.pipeline.run.data import Data
 
     spec = models.get("hourglass")
     data = Data(zoo.data, True, "tiny")
@@ -92,7 +92,8 @@ def test_quantized_files_are_built_proven_and_recorded(zoo: TinyZoo, in_tmp: Pat
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import onnx
 
-    monkeypatch.setattr("converters.coreml.WEIGHT_THRESHOLD", 64)  # the tiny model's weights are all small
+    # the tiny model's weights are all small
+    monkeypatch.setattr("posepipe.converters.coreml.convert.WEIGHT_THRESHOLD", 64)
     result = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite,onnx,coreml",
                     "--precisions", "fp32,fp16,int8,w8", "--calibration-samples", "24")
     assert result.code in (0, 10), result.err
@@ -165,7 +166,7 @@ def test_auto_mixed_precision_keeps_the_worst_layers_in_float(
         zoo: TinyZoo, in_tmp: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
-    monkeypatch.setattr("pipeline.produce.MIXED_STEPS", (1, 3))
+    monkeypatch.setattr("posepipe.pipeline.run.produce.MIXED_STEPS", (1, 3))
     constant = _constant_images(in_tmp / "black", 16)
     result = invoke(capfd, *zoo.run_args("cpm"), "--formats", "tflite", "--precisions", "int8",
                     "--calibration-data", str(constant), "--auto-mixed-precision")
@@ -205,9 +206,10 @@ def test_w8_keeps_fully_connected_weights_in_float16(zoo: TinyZoo, tmp_path: Pat
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A regression head's dense weights stay float16 in w8: their rounding lands on
     the coordinates."""
-    from converters import CONVERTERS, ConversionRequest
+    from posepipe.converters import CONVERTERS, ConversionRequest
 
-    monkeypatch.setattr("converters.coreml.WEIGHT_THRESHOLD", 64)  # the tiny model's weights are all small
+    # the tiny model's weights are all small
+    monkeypatch.setattr("posepipe.converters.coreml.convert.WEIGHT_THRESHOLD", 64)
     spec = models.get("blazepose")
     path = tmp_path / "blazepose-w8.mlpackage"
     CONVERTERS[Format.COREML].convert(

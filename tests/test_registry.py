@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
-import models
-from models.errors import ConfigError, PosepipeError, UnknownModelError
-from models.formats import Precision
-from models.spec import OutputKind
-from pipeline.errors import ERRORS, USAGE_EXIT_CODE
+from posepipe import models
+from posepipe.models.errors import ConfigError, PosepipeError, UnknownModelError
+from posepipe.models.formats import Precision
+from posepipe.models.spec import OutputKind
+from posepipe.pipeline.errors import ERRORS, USAGE_EXIT_CODE
 
 
 def test_unknown_model_names_the_known_ones() -> None:

@@ -26,8 +26,8 @@ def test_the_run_writes_a_report_that_renders(tiny_run: Path, tmp_path: Path) ->
 
 def test_a_manifest_without_latency_still_renders(tiny_run: Path) -> None:
     """Manifests from before latency blocks existed (or runs that skipped them)."""
-    from pipeline.overlay import Overlays
-    from pipeline.report import render
+    from posepipe.pipeline.report.overlay import Overlays
+    from posepipe.pipeline.report.page import render
 
     manifest = read_manifest(tiny_run, "hourglass")
     for entry in manifest["artifacts"]:
@@ -82,8 +82,8 @@ def test_report_regenerates_with_latency_per_target_and_budget_status(
 def test_a_broken_image_is_caught_by_the_probe(tmp_path: Path) -> None:
     """The image check can fail: one good and one corrupt data URI."""
     import numpy as np
+    from posepipe.pipeline.report.overlay import draw
 
-    from pipeline.overlay import draw
     from tests.test_metadata import SPEC
 
     good = draw(np.zeros((8, 8, 3), np.uint8), SPEC, np.zeros((17, 3)), None)

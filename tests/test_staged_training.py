@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from posepipe import models
+from posepipe.models.spec import TrainSchedule, TrainStage
 
-import models
-from models.spec import TrainSchedule, TrainStage
 from tests.harness import TinyZoo, invoke
 
 
@@ -77,7 +77,7 @@ def test_cpm_supervises_every_stage_and_deploys_the_last() -> None:
     assert sorted(spec.build(config).output) == ["heatmaps"]
     targets = spec.make_encoder(config).encode(np.array([[[30.0, 20.0, 2.0]] * 17], np.float32))
     assert all(np.array_equal(targets[k], targets["heatmaps"]) for k in targets)
-    from models.errors import ConfigError
+    from posepipe.models.errors import ConfigError
 
     with pytest.raises(ConfigError, match="stages=6; seed 001's CPM has 1 to 5 stages"):
         spec.build(spec.config("tiny", {"stages": "6"}))

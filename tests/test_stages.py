@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from posepipe.pipeline.engine.hashing import sha256_path
+from posepipe.pipeline.engine.records import StageCache
 
-from pipeline.hashing import sha256_path
-from pipeline.stages import StageCache
 from tests.harness import TinyZoo, invoke, read_manifest
 
 FILES = ("hourglass-fp32.tflite", "hourglass-fp32.onnx")

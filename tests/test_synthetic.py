@@ -6,9 +6,8 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-
-from calibration.coco import CocoKeypoints
-from calibration.synthetic import SynthConfig, generate, render_image
+from posepipe.calibration.coco import CocoKeypoints
+from posepipe.calibration.synthetic import SynthConfig, generate, render_image
 
 
 def digest(root: Path) -> str:
@@ -53,7 +52,7 @@ def test_the_set_reads_back_through_the_coco_reader(tiny_data: Path) -> None:
 
 def test_left_limbs_are_warm_and_right_limbs_cool(tiny_data: Path) -> None:
     """The cue that makes left and right learnable from one image."""
-    from calibration.coco import read_image
+    from posepipe.calibration.coco import read_image
 
     val = CocoKeypoints.load(tiny_data, "val", 17)
     warm = cool = 0

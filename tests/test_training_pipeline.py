@@ -18,10 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from posepipe.calibration.samples import SampleSet
+from posepipe.models.spec import Augmentation
+from posepipe.pipeline.training.input_pipeline import (
+    InputPipeline,
+    affine_matrices,
+    transform_images,
+    transform_keypoints,
+)
 
-from calibration.samples import SampleSet
-from models.spec import Augmentation
-from pipeline.input_pipeline import InputPipeline, affine_matrices, transform_images, transform_keypoints
 from tests import micro
 from tests.harness import TinyZoo, invoke
 
@@ -209,7 +214,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_two_workers_on_localhost_train_as_one_two_replica_mirror(zoo: TinyZoo, tmp_path: Path) -> None:
     """MultiWorkerMirroredStrategy through Keras's fit (which needs two work-rounds,
-    pipeline/distribute.py): two processes with TF_CONFIG train the same weights,
+    pipeline/training/distribute.py): two processes with TF_CONFIG train the same weights,
     and the same as MirroredStrategy over two CPU devices in one process."""
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"localhost:{port}" for port in ports]}

@@ -9,15 +9,15 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
+from posepipe import models
+from posepipe.calibration.coco import CocoKeypoints
+from posepipe.calibration.samples import load_top_down
+from posepipe.converters import CONVERTERS, ConversionRequest
+from posepipe.models.formats import Format, Precision
+from posepipe.validators.runners import runner_for
+from posepipe.validators.validate import Reference, Status, validate
 
-import models
-from calibration.coco import CocoKeypoints
-from calibration.samples import load_top_down
-from converters import CONVERTERS, ConversionRequest
-from models.formats import Format, Precision
 from tests.harness import TinyZoo
-from validators.runners import runner_for
-from validators.validate import Reference, Status, validate
 
 
 @pytest.fixture(scope="module")

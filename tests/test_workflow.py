@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from posepipe import models
 
-import models
 from tests.harness import invoke
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,8 +16,8 @@ from html import escape
 from pathlib import Path
 
 import pytest
+from posepipe import models
 
-import models
 from tests.harness import TinyZoo, invoke, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def test_tiny_model_converts_and_validates(zoo: TinyZoo, name: str, in_tmp: Path
 
 def test_a_precision_the_model_disables_is_left_out_and_recorded(zoo: TinyZoo, in_tmp: Path,
                                                                  capfd: pytest.CaptureFixture[str]) -> None:
-    from models.formats import Precision
+    from posepipe.models.formats import Precision
 
     args = zoo.run_args("blazepose", "--formats", "tflite")
     at = args.index("--precisions")

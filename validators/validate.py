@@ -1,6 +1,6 @@
 """Validation of one artifact: its runtime beside the Keras reference on labelled
 val images, compared tensor by tensor and on the task (decoded keypoints; PCK
-or OKS AP, by the model's topology: validators/task.py)."""
+or OKS AP, by the model's topology: validators/accuracy/task.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from calibration.samples import SampleSet
-from models.spec import ModelSpec, Tolerance
-from validators.compare import OutputComparison, compare_names, compare_output
-from validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
-from validators.runners import Feed, KerasRunner, NotExecutableError, Runner, runner_for
-from validators.task import Task, TaskMetric, task_for
+from posepipe.calibration.samples import SampleSet
+from posepipe.models.spec import ModelSpec, Tolerance
+from posepipe.validators.accuracy.compare import OutputComparison, compare_names, compare_output
+from posepipe.validators.accuracy.task import Task, TaskMetric, task_for
+from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
+from posepipe.validators.runners import Feed, KerasRunner, NotExecutableError, Runner, runner_for
 
 
 class Status(StrEnum):

@@ -19,7 +19,7 @@ Numerics, so that results mean what the artifact means:
 
 from __future__ import annotations
 
-from validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
-from validators.coreml_eval.evaluator import Evaluator, load_evaluator
+from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
+from posepipe.validators.coreml_eval.evaluator import Evaluator, load_evaluator
 
 __all__ = ["Evaluator", "UnreadableArtifactError", "UnsupportedOpError", "load_evaluator"]

@@ -7,7 +7,7 @@ verifier must never produce.
 
 from __future__ import annotations
 
-from models.errors import PosepipeError
+from posepipe.models.errors import PosepipeError
 
 
 class UnsupportedOpError(PosepipeError):

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
-from models.formats import Format
-from validators.coreml_eval.errors import UnreadableArtifactError
+from posepipe.models.formats import Format
+from posepipe.validators.coreml_eval.errors import UnreadableArtifactError
 
 Feed = dict[str, np.ndarray]
 
@@ -26,11 +25,11 @@ def load_evaluator(path: Path) -> Evaluator:
         raise UnreadableArtifactError(f"{path}: no such file")
     fmt = Format.from_path(str(path))
     if fmt is Format.COREML:
-        from validators.coreml_eval.program import MLProgramEvaluator
+        from posepipe.validators.coreml_eval.program import MLProgramEvaluator
 
         return MLProgramEvaluator(path)
     if fmt is Format.COREML_NN:
-        from validators.coreml_eval.neuralnetwork import NeuralNetworkEvaluator
+        from posepipe.validators.coreml_eval.neuralnetwork import NeuralNetworkEvaluator
 
         return NeuralNetworkEvaluator(path)
     raise UnreadableArtifactError(f"{path.name}: not a Core ML file")

@@ -6,9 +6,8 @@ stores them is a fault the comparison sees."""
 from __future__ import annotations
 
 import numpy as np
-
-from validators.coreml_eval.errors import UnsupportedOpError
-from validators.coreml_eval.registry import Call, mil_op
+from posepipe.validators.coreml_eval.errors import UnsupportedOpError
+from posepipe.validators.coreml_eval.registry import Call, mil_op
 
 
 def _unpack_bits(packed: np.ndarray, nbits: int, count: int) -> np.ndarray:

@@ -7,10 +7,9 @@ program computes), NumPy broadcasting being MIL's.
 from __future__ import annotations
 
 import numpy as np
-
-from validators.coreml_eval.errors import UnsupportedOpError
-from validators.coreml_eval.kernels import wide
-from validators.coreml_eval.registry import Call, mil_op
+from posepipe.validators.coreml_eval.errors import UnsupportedOpError
+from posepipe.validators.coreml_eval.kernels import wide
+from posepipe.validators.coreml_eval.registry import Call, mil_op
 
 _BINARY = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "real_div": np.true_divide,

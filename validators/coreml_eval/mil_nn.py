@@ -4,11 +4,10 @@ norm, pooling, reductions, resizing. Images are [N, C, H, W], as in MIL."""
 from __future__ import annotations
 
 import numpy as np
-
-from validators.coreml_eval import kernels
-from validators.coreml_eval.errors import UnsupportedOpError
-from validators.coreml_eval.kernels import Pads, wide
-from validators.coreml_eval.registry import Call, mil_op
+from posepipe.validators.coreml_eval import kernels
+from posepipe.validators.coreml_eval.errors import UnsupportedOpError
+from posepipe.validators.coreml_eval.kernels import Pads, wide
+from posepipe.validators.coreml_eval.registry import Call, mil_op
 
 
 def _spatial(x: np.ndarray, call: Call) -> None:

@@ -4,9 +4,8 @@ concatenation, slicing, padding, tiling, gathering."""
 from __future__ import annotations
 
 import numpy as np
-
-from validators.coreml_eval.errors import UnsupportedOpError
-from validators.coreml_eval.registry import Call, mil_op
+from posepipe.validators.coreml_eval.errors import UnsupportedOpError
+from posepipe.validators.coreml_eval.registry import Call, mil_op
 
 
 @mil_op("reshape")

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from validators.coreml_eval import nn_layers, nn_shape  # noqa: F401  (registration)
-from validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
-from validators.coreml_eval.registry import NN_LAYERS
+from posepipe.validators.coreml_eval import nn_layers, nn_shape  # noqa: F401  (registration)
+from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
+from posepipe.validators.coreml_eval.registry import NN_LAYERS
 
 Feed = dict[str, np.ndarray]
 EXACT_ARRAY_MAPPING = 1

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from validators.coreml_eval import kernels
-from validators.coreml_eval.errors import UnsupportedOpError
-from validators.coreml_eval.nn_weights import flat_weights, weights
-from validators.coreml_eval.registry import nn_layer
+from posepipe.validators.coreml_eval import kernels
+from posepipe.validators.coreml_eval.errors import UnsupportedOpError
+from posepipe.validators.coreml_eval.nn_weights import flat_weights, weights
+from posepipe.validators.coreml_eval.registry import nn_layer
 
 Inputs = list[np.ndarray]
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from validators.coreml_eval.errors import UnsupportedOpError
-from validators.coreml_eval.registry import nn_layer
+from posepipe.validators.coreml_eval.errors import UnsupportedOpError
+from posepipe.validators.coreml_eval.registry import nn_layer
 
 Inputs = list[np.ndarray]
 

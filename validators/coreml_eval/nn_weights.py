@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from validators.coreml_eval.errors import UnsupportedOpError
+from posepipe.validators.coreml_eval.errors import UnsupportedOpError
 
 
 def weights(params: Any, shape: tuple[int, ...], channel_axis: int = 0) -> np.ndarray:

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from validators.coreml_eval import mil_constexpr, mil_elementwise, mil_nn, mil_shape  # noqa: F401  (registration)
-from validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
-from validators.coreml_eval.registry import MIL_OPS, Call
+from posepipe.validators.coreml_eval import mil_constexpr, mil_elementwise, mil_nn, mil_shape  # noqa: F401  (registration)
+from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
+from posepipe.validators.coreml_eval.registry import MIL_OPS, Call
 
 Feed = dict[str, np.ndarray]
 Ref = str | tuple[str, ...]  # the value(s) an op input names

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.formats import Format
-from validators.runners.base import Feed, NotExecutableError, Runner
-from validators.runners.coreml import ComputeUnits, CoreMLRunner
-from validators.runners.keras import KerasRunner
-from validators.runners.litert import LiteRTRunner
-from validators.runners.onnxruntime import OnnxRuntimeRunner
+from posepipe.models.formats import Format
+from posepipe.validators.runners.base import Feed, NotExecutableError, Runner
+from posepipe.validators.runners.coreml import ComputeUnits, CoreMLRunner
+from posepipe.validators.runners.keras import KerasRunner
+from posepipe.validators.runners.litert import LiteRTRunner
+from posepipe.validators.runners.onnxruntime import OnnxRuntimeRunner
 
 
 def runner_for(path: Path, threads: int = 1) -> Runner:

@@ -8,8 +8,7 @@ from abc import ABC, abstractmethod
 from types import TracebackType
 
 import numpy as np
-
-from models.errors import PosepipeError
+from posepipe.models.errors import PosepipeError
 
 Feed = dict[str, np.ndarray]
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from validators.runners.base import Feed, Runner
+from posepipe.validators.runners.base import Feed, Runner
 
 
 class ComputeUnits(StrEnum):
@@ -40,7 +39,7 @@ class CoreMLRunner(Runner):
 
     def activate(self) -> None:
         if self.reference:
-            from validators.coreml_eval import load_evaluator
+            from posepipe.validators.coreml_eval import load_evaluator
 
             self._model = load_evaluator(self.path)
             return

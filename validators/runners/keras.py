@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from validators.runners.base import Feed, Runner
+from posepipe.validators.runners.base import Feed, Runner
 
 
 class KerasRunner(Runner):

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from validators.runners.base import Feed, Runner
+from posepipe.validators.runners.base import Feed, Runner
 
 
 class LiteRTRunner(Runner):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from validators.runners.base import Feed, Runner
+from posepipe.validators.runners.base import Feed, Runner
 
 
 class OnnxRuntimeRunner(Runner):

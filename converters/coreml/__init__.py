@@ -1,0 +1,1 @@
+"""Keras -> .mlpackage / .mlmodel (coremltools) and its embedded metadata."""

@@ -1,0 +1,1 @@
+"""Keras -> .onnx (tf2onnx, onnxruntime.quantization) and its embedded metadata."""

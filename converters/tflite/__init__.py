@@ -1,0 +1,1 @@
+"""Keras -> .tflite (TFLiteConverter) and its embedded metadata."""

@@ -1,0 +1,160 @@
+"""Keras -> .tflite through TensorFlow's converter, at every TFLite precision;
+LiteRT runs the result. Integer models calibrate on the request's calibration set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from posepipe.converters.base import ConversionError, ConversionRequest, batch_one
+from posepipe.converters.metadata import ArtifactMetadata, Embedded
+from posepipe.converters.recipe import IntegerIO
+from posepipe.converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
+from posepipe.converters.signature import Signature, TensorInfo
+from posepipe.converters.tflite import metadata as tflite_metadata
+from posepipe.models.formats import Format, Precision
+
+
+class TFLiteConverter:
+    format = Format.TFLITE
+    precisions = (Precision.FP32, Precision.FP16, Precision.DYNAMIC_INT8, Precision.INT8, Precision.INT16X8)
+    defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
+    deterministic = True
+
+    def convert(self, request: ConversionRequest, out: Path) -> None:
+        converter = self._configured(request)
+        try:
+            if request.recipe.keep_float and request.precision is Precision.INT8:
+                flatbuffer = self._selective(converter, request)
+            else:
+                flatbuffer = converter.convert()
+        except ConversionError:
+            raise
+        except Exception as error:  # the converter raises bare Exceptions with MLIR dumps
+            raise ConversionError(f"tflite: {request.spec.name}: {str(error).splitlines()[0]}") from error
+        out.write_bytes(flatbuffer)
+
+    def sensitivity(self, request: ConversionRequest, probe: Iterable[dict[str, np.ndarray]]) -> Sensitivity:
+        """Each quantized tensor's RMSE against float, in units of its own scale
+        (TFLite's QuantizationDebugger, run on ``probe``); rounding alone gives
+        about 0.29, clipped or collapsed ranges give far more."""
+        import tensorflow as tf
+
+        converter = self._configured(request)
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=_feeds(list(probe), request.spec.input.name))
+        debugger.run()
+        scales = _scales(debugger)
+        known = {layer.name for layer in request.model.layers}
+        rows = []
+        for tensor, stats in debugger.layer_statistics.items():
+            layer, scale = keras_layer(tensor, known), scales.get(tensor, 0.0)
+            if layer and scale > 0:
+                rows.append(LayerError(layer, tensor, float(np.sqrt(stats["mean_squared_error"])) / scale))
+        return Sensitivity("rmse / scale", Worse.HIGHER, tuple(rows))
+
+    def embed(self, path: Path, metadata: ArtifactMetadata) -> None:
+        tflite_metadata.embed(path, metadata)
+
+    def read_metadata(self, path: Path) -> Embedded:
+        return tflite_metadata.read(path)
+
+    def signature(self, path: Path) -> Signature:
+        from ai_edge_litert.interpreter import Interpreter
+
+        runner = Interpreter(model_path=str(path)).get_signature_runner()
+        return Signature(
+            inputs=tuple(_info(name, d) for name, d in runner.get_input_details().items()),
+            outputs=tuple(_info(name, d) for name, d in runner.get_output_details().items()),
+        )
+
+    def _configured(self, request: ConversionRequest) -> Any:
+        import tensorflow as tf
+
+        converter = tf.lite.TFLiteConverter.from_keras_model(batch_one(request))
+        precision = request.precision
+        if precision is Precision.FP32:
+            return converter
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision is Precision.FP16:
+            converter.target_spec.supported_types = [tf.float16]
+        elif precision is Precision.INT8:
+            converter.representative_dataset = _representative(request)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = _dtype(request.recipe.int8_input)
+            converter.inference_output_type = _dtype(request.recipe.int8_output)
+        elif precision is Precision.INT16X8:
+            converter.representative_dataset = _representative(request)
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        elif precision is not Precision.DYNAMIC_INT8:
+            raise ConversionError(f"tflite cannot be built at {precision}")
+        return converter
+
+    def _selective(self, converter: Any, request: ConversionRequest) -> bytes:
+        """int8 with the recipe's layers left in float: TFLite's selective
+        quantization (the debugger's denylist), which keeps float I/O."""
+        import tensorflow as tf
+
+        converter.inference_input_type = tf.float32
+        converter.inference_output_type = tf.float32
+        probe = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=_representative(request))
+        known = {layer.name for layer in request.model.layers}
+        nodes = _tensors_of(probe.calibrated_model, request.recipe.keep_float, known)
+        missing = set(request.recipe.keep_float) - {keras_layer(n, known) for n in nodes}
+        if missing:
+            raise ConversionError(f"tflite: --keep-float names no quantizable layer: {', '.join(sorted(missing))}")
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=_representative(request), debug_options=options)
+        return debugger.get_nondebug_quantized_model()
+
+
+def _tensors_of(model: bytes, layers: tuple[str, ...], known: set[str]) -> list[str]:
+    """The calibrated float model's tensors that the named Keras layers produce."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_content=model).get_tensor_details()
+    return sorted({d["name"] for d in details if d["name"] and keras_layer(d["name"], known) in layers})
+
+
+def _scales(debugger: Any) -> dict[str, float]:
+    """Per-tensor scales of the debugger's quantized model (its only handle on
+    them is this private interpreter; per-channel tensors are not reported)."""
+    scales = {}
+    for detail in debugger._quant_interpreter.get_tensor_details():
+        values = detail["quantization_parameters"]["scales"]
+        if len(values) == 1:
+            scales[detail["name"]] = float(values[0])
+    return scales
+
+
+def _representative(request: ConversionRequest) -> Callable[[], Iterator[list[np.ndarray]]]:
+    return _feeds(request.calibration_data(), request.spec.input.name)
+
+
+def _feeds(data: Iterable[dict[str, np.ndarray]], name: str) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """TFLite's representative-dataset shape: a callable yielding input lists."""
+
+    def samples() -> Iterator[list[np.ndarray]]:
+        for feed in data:
+            yield [feed[name].astype(np.float32)]
+
+    return samples
+
+
+def _dtype(io: IntegerIO) -> Any:
+    import tensorflow as tf
+
+    return {IntegerIO.INT8: tf.int8, IntegerIO.UINT8: tf.uint8, IntegerIO.FLOAT32: tf.float32}[io]
+
+
+def _info(name: str, detail: dict) -> TensorInfo:
+    scales = detail.get("quantization_parameters", {}).get("scales", [])
+    quantization = None
+    if len(scales) == 1:
+        zero_point = int(detail["quantization_parameters"]["zero_points"][0])
+        quantization = (float(scales[0]), zero_point)
+    return TensorInfo(name, tuple(int(v) for v in detail["shape"]), detail["dtype"].__name__, quantization)

@@ -1,0 +1,1 @@
+"""Building blocks and backbones shared by the zoo's architectures."""

@@ -1,0 +1,1 @@
+"""Encoders and decoders: heatmaps (DARK, quarter step), regressed coordinates, PoseNet, PAF."""

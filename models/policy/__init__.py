@@ -1,0 +1,1 @@
+"""What a file must meet: tolerances per precision, latency budgets per target."""

@@ -1,0 +1,1 @@
+"""The zoo: one module per architecture, each defining its ModelSpec."""

@@ -1,0 +1,1 @@
+"""What app teams touch: the index, pull, predict and inspect."""

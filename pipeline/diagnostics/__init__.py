@@ -1,0 +1,1 @@
+"""Measurements beside the run: bench, bench-train, dark-check."""

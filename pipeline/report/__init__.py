@@ -1,0 +1,1 @@
+"""The HTML report: the page, its chart and the keypoint overlays."""

@@ -1,0 +1,62 @@
+"""The convert stage: one artifact per format x precision, written atomically,
+with its digest and the signature read back from the file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from posepipe.converters import CONVERTERS, ConversionError, ConversionRequest, Signature
+from posepipe.converters.metadata import ArtifactMetadata
+from posepipe.models.formats import Format, Precision
+from posepipe.pipeline.engine.atomic import atomic_path, remove
+from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
+from posepipe.pipeline.engine.logs import captured
+
+
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    format: Format
+    precision: Precision
+    bytes: int
+    sha256: str
+    signature: Signature
+
+
+@dataclass(frozen=True)
+class Failed:
+    path: Path
+    format: Format
+    precision: Precision
+    error: str
+
+
+def artifact_path(out: Path, model: str, fmt: Format, precision: Precision) -> Path:
+    return out / f"{model}-{precision}{fmt.suffix}"
+
+
+def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path,
+          metadata: ArtifactMetadata | None = None) -> Built | Failed:
+    """Convert, or record why not; a failed conversion leaves no file behind,
+    not even the one an earlier run made. The converter's own output goes to
+    ``logs/<artifact>.log``. ``metadata`` is embedded before the file takes its
+    name, so the digest is of the file as shipped."""
+    converter = CONVERTERS[fmt]
+    final = artifact_path(out, request.spec.name, fmt, request.precision)
+    log = logs / f"{final.name}.log"
+    log.unlink(missing_ok=True)
+    try:
+        if request.precision not in converter.precisions:
+            raise ConversionError(f"{fmt} cannot be built at {request.precision}")
+        with atomic_path(final) as temp, captured(log):
+            converter.convert(request, temp)
+            if metadata is not None:
+                converter.embed(temp, metadata.for_artifact(fmt, request.precision, converter.signature(temp)))
+    except ConversionError as error:
+        remove(final)
+        return Failed(final, fmt, request.precision, str(error))
+    except Exception as error:  # a converter library's own crash is this artifact's failure
+        remove(final)
+        return Failed(final, fmt, request.precision, f"{fmt}: {type(error).__name__}: {error}".splitlines()[0])
+    return Built(final, fmt, request.precision, size_bytes(final), sha256_path(final), converter.signature(final))

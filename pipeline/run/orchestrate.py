@@ -1,0 +1,300 @@
+"""``posepipe run``: checkpoint -> data -> convert every format -> validate each
+against the Keras reference -> time each -> manifest -> report. One call, one manifest.
+
+Every stage is keyed by its inputs (pipeline/engine/records.py): a rerun does only the
+stages whose inputs changed and says which were up to date; ``--force`` redoes all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from posepipe import models
+from posepipe.calibration.preprocess import PADDING
+from posepipe.converters import CONVERTERS
+from posepipe.converters.recipe import Recipe
+from posepipe.models.errors import ConfigError
+from posepipe.models.formats import Format, Precision
+from posepipe.models.spec import ModelSpec, Topology
+from posepipe.pipeline.engine.atomic import clean_temporaries, remove
+from posepipe.pipeline.engine.console import Console, replay
+from posepipe.pipeline.engine.hashing import key, sha256_path
+from posepipe.pipeline.engine.keys import LATENCY_SOURCES, REPORT_SOURCES, sources
+from posepipe.pipeline.engine.pool import Job, build_all, describe
+from posepipe.pipeline.engine.records import StageCache
+from posepipe.pipeline.engine.versions import tool_versions
+from posepipe.pipeline.errors import WorkerDiedError
+from posepipe.pipeline.manifest import MANIFEST, SCHEMA, finite, passed, write_manifest
+from posepipe.pipeline.report.page import REPORT, write_report
+from posepipe.pipeline.run.checkpoint import (
+    RECORD_FILE,
+    Checkpoint,
+    load_checkpoint,
+    trained_checkpoint,
+    weights_sha256,
+)
+from posepipe.pipeline.run.convert import artifact_path
+from posepipe.pipeline.run.data import Data, resolve_data, synth_config
+from posepipe.pipeline.run.inputs import Inputs, RunSettings, worker_workspace
+from posepipe.pipeline.run.latency import LatencyPlan, artifact_latency, breaches, plan, reference_latency
+from posepipe.pipeline.run.matrix import Target, left_out, targets
+from posepipe.validators.accuracy.task import TaskMetric
+from posepipe.validators.perf.latency import decoder_timing
+from posepipe.validators.perf.macs import ModelCost, count
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("POSEPIPE_CACHE", ".cache/posepipe"))
+
+
+def run(settings: RunSettings, console: Console) -> dict[str, Any]:
+    """Every stage whose record is not up to date, in order: data, checkpoint,
+    calibration, reference, each artifact (side by side), each timing, manifest, report."""
+    started = time.perf_counter()
+    import keras  # noqa: F401  (timed apart: the one start-up cost a rerun cannot avoid)
+
+    imported = time.perf_counter() - started
+    spec = models.get(settings.model)
+    config = spec.config(settings.preset, dict(settings.overrides))
+    schedule = spec.schedule_for(settings.preset)
+    if settings.epochs is not None:
+        schedule = schedule.with_epochs(settings.epochs)
+    chosen = targets(settings.formats, settings.precisions, spec.disabled)  # a bad choice fails before any work
+    disabled = _left_out(settings, spec, console)
+    latency = plan(spec, settings.latency)
+    out = settings.out / spec.name
+    clean_temporaries(out)
+    stages = StageCache(settings.cache / "stages" / spec.name, out, settings.force)
+    data = resolve_data(settings.data, settings.cache, synth_config(spec, schedule, settings.seed), console)
+    checkpoint, model = checkpoint_for(settings, spec, config, schedule, data, console)
+    _check_keep_float(settings.recipe, model, spec)
+    inputs = Inputs(settings, spec, config, schedule, data, model, checkpoint,
+                    any(t.precision.calibrated for t in chosen), console)
+
+    reference = _reference(inputs, stages, console)
+    entries = _artifacts(inputs, chosen, stages, console)
+    cost = count(model)
+    reference_timing = _latency(entries, inputs, cost, latency, stages, console)
+    document = {
+        "schema": SCHEMA,
+        "model": spec.name,
+        "version": spec.version,
+        "license": spec.license,
+        "preset": settings.preset,
+        "config": asdict(config),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "checkpoint": checkpoint.to_json(),
+        "input": {**asdict(spec.input), "size": list(config.input_size),
+                  "crop_padding": PADDING if spec.topology is Topology.TOP_DOWN else None},
+        "outputs": [{"name": o.name, "kind": str(o.kind), "stride": o.stride} for o in spec.outputs_for(config)],
+        "keypoints": {"names": list(spec.keypoints.names), "skeleton": [list(e) for e in spec.keypoints.skeleton]},
+        "decoder": inputs.decoder,
+        "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": reference["split"],
+                 "val_samples": reference["samples"]},
+        "reference": {"runtime": "keras", "metric": reference["metric"], reference["metric"]: reference["score"],
+                      "latency": reference_timing, "decoder": reference.get("decoder")},
+        "model_stats": cost.to_json(),
+        "latency": latency.to_json(),
+        "passed": passed(entries) and not (latency.enforce and breaches(entries)),
+        "artifacts": entries,
+        "disabled": disabled,
+        "reproducible": {str(t.format): CONVERTERS[t.format].deterministic for t in chosen},
+        "tools": tool_versions(),
+    }
+    document = _manifest(out / MANIFEST, document, console)
+    _report(out / MANIFEST, document, inputs, stages, console)
+    console.step(f"stages: {len(stages.fresh)} up to date, {len(stages.redone)} run; "
+                 f"{time.perf_counter() - started:.1f}s, of which {imported:.1f}s importing TensorFlow")
+    return document
+
+
+def _reference(inputs: Inputs, stages: StageCache, console: Console) -> dict[str, Any]:
+    """The reference's PCK and sample count for the manifest (the outputs
+    themselves are computed only when an artifact must be validated)."""
+    stage_key = inputs.reference_key()
+    found = stages.get("reference", stage_key)
+    if found is not None:
+        label = TaskMetric(found["metric"]).label
+        console.step(f"reference: up to date, {label} {found['score']:.3f} on {found['samples']} val samples")
+        return found
+    reference, val_set = inputs.validation
+    value = {"metric": str(reference.task.metric), "score": reference.score, "samples": len(reference.samples),
+             "split": val_set.split, "decoder": decoder_timing(reference.decoder, reference.outputs)}
+    decoding = value["decoder"]
+    console.step(f"decoder: {decoding['name']} p50 {decoding['p50_ms']:.2f} ms per image "
+                 f"(p90 {decoding['p90_ms']:.2f}), NumPy on this host")
+    stages.put("reference", stage_key, value)
+    return value
+
+
+def _artifacts(inputs: Inputs, chosen: tuple[Target, ...], stages: StageCache,
+               console: Console) -> list[dict[str, Any]]:
+    """Each artifact's entry: from its record when up to date, else built."""
+    out, name = inputs.out, inputs.spec.name
+    entries: dict[Target, dict[str, Any]] = {}
+    jobs = []
+    for target in chosen:
+        file = artifact_path(out, name, target.format, target.precision).name
+        job = Job(target, file, inputs.artifact_key(target))
+        found = stages.get(f"artifact-{file}", job.key)
+        if found is None:
+            jobs.append(job)
+        else:
+            entries[target] = found
+    if entries:
+        console.step(f"artifacts up to date: {', '.join(e['file'] for e in entries.values())}")
+    if jobs or _unlisted(out, name, list(entries.values())):
+        _invalidate(out)  # from here on the folder changes: no manifest may vouch for it until the end
+    if jobs:
+        setup = partial(worker_workspace, inputs.settings, inputs.checkpoint, inputs.data, inputs.calibrated)
+        workspace = inputs.workspace()
+        logs = inputs.settings.cache / "logs" / name
+        try:
+            for done in build_all(jobs, inputs.settings.jobs, workspace, setup, logs, console):
+                replay(console, done.messages)
+                console.note(describe(done))
+                if done.passed:  # a failure is never recorded as done: the next run tries again
+                    stages.put(f"artifact-{done.job.name}", done.job.key, done.entry, done.files)
+                entries[done.job.target] = done.entry
+        except WorkerDiedError:
+            clean_temporaries(out)  # a killed worker cannot remove its half-written file
+            raise
+    ordered = [entries[t] for t in chosen]
+    _remove_unlisted(out, name, ordered)
+    return _size_ratios(ordered)
+
+
+def _left_out(settings: RunSettings, spec: ModelSpec, console: Console) -> list[dict[str, str]]:
+    """The default paths the model disables, said up front and kept for the manifest."""
+    rows = [{"format": str(t.format), "precision": str(t.precision), "reason": why}
+            for t, why in left_out(settings.formats, settings.precisions, spec.disabled)]
+    for row in rows:
+        console.step(f"matrix: {spec.name} {row['format']} {row['precision']} left out by the model: {row['reason']}")
+    return rows
+
+
+def _latency(entries: list[dict[str, Any]], inputs: Inputs, cost: ModelCost, latency: LatencyPlan,
+             stages: StageCache, console: Console) -> dict[str, Any]:
+    """Time every built artifact into its manifest entry, then the reference;
+    one at a time, on the cores nothing else is using. A timing is keyed by the
+    file's digest, the plan and this machine."""
+    console.step(f"latency: targets {', '.join(t.name for t in latency.targets)}; "
+                 f"budgets {', '.join(f'{t}={ms:g} ms' for t, ms in latency.budgets.items()) or 'none'}")
+    shape = (1, *inputs.config.input_size, 3)
+    feed = (inputs.spec.input.name, shape)
+    timed = key(latency.to_json(), cost.to_json(), feed, _machine(), sources(*LATENCY_SOURCES), tool_versions())
+    fresh = []
+    for entry in entries:
+        if "bytes" not in entry:
+            continue  # a failed conversion has no file to time
+        stage, stage_key = f"latency-{entry['file']}", key(entry["sha256"], entry["precision"], timed)
+        found = stages.get(stage, stage_key)
+        if found is not None:
+            entry["latency"] = found
+            fresh.append(entry["file"])
+            continue
+        console.step(f"latency: {entry['file']}")
+        entry["latency"] = artifact_latency(inputs.out / entry["file"], Precision(entry["precision"]), *feed, cost,
+                                            latency, console)
+        stages.put(stage, stage_key, entry["latency"])
+    if fresh:
+        console.step(f"latency up to date: {', '.join(fresh)}")
+    stage_key = key(inputs.checkpoint.weights_sha256, timed)
+    found = stages.get("latency-reference", stage_key)
+    if found is None:
+        found = reference_latency(inputs.model, *feed, cost, latency.settings)
+        stages.put("latency-reference", stage_key, found)
+    return found
+
+
+def _machine() -> dict[str, Any]:
+    """What a timing was taken on: another machine's timings are not this one's."""
+    return {"node": platform.node(), "machine": platform.machine(), "processor": platform.processor(),
+            "cpus": os.cpu_count()}
+
+
+def _manifest(path: Path, document: dict[str, Any], console: Console) -> dict[str, Any]:
+    """Write the manifest unless the one there says the same (bar its date)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = None
+    document = json.loads(json.dumps(finite(document), default=str))  # as it reads back
+    if old is not None and {**document, "created": old.get("created")} == old:
+        console.step(f"manifest: up to date ({path})")
+        return old
+    write_manifest(path, document)
+    return document
+
+
+def _report(manifest: Path, document: dict[str, Any], inputs: Inputs, stages: StageCache,
+            console: Console) -> None:
+    report = manifest.with_name(REPORT)
+    stage_key = key(document, sources(*REPORT_SOURCES))
+    if stages.get("report", stage_key) is not None:
+        console.step(f"report: up to date ({report})")
+        return
+    write_report(manifest, console, reference=inputs.reference)
+    stages.put("report", stage_key, report.name, [manifest, report])
+
+
+def _invalidate(out: Path) -> None:
+    """Take the manifest and report away before the folder changes: a run killed
+    from here on leaves no manifest vouching for files it no longer describes."""
+    remove(out / MANIFEST)
+    remove(out / REPORT)
+
+
+def checkpoint_for(settings: RunSettings, spec: ModelSpec, config: Any, schedule: Any, data: Data,
+                console: Console) -> tuple[Checkpoint, Any]:
+    if settings.checkpoint is not None:
+        model = load_checkpoint(settings.checkpoint, spec, config)
+        record = settings.checkpoint.parent / RECORD_FILE
+        console.step(f"checkpoint: {settings.checkpoint}")
+        return Checkpoint(settings.checkpoint, sha256_path(settings.checkpoint), False,
+                          record if record.is_file() else None, weights_sha256(model)), model
+    checkpoint = trained_checkpoint(spec, config, schedule, data, settings.cache, console, settings.seed)
+    model = load_checkpoint(checkpoint.path, spec, config)
+    return replace(checkpoint, weights_sha256=weights_sha256(model)), model
+
+
+def _unlisted(out: Path, name: str, entries: list[dict[str, Any]]) -> list[Path]:
+    """What ``artifacts/<model>/`` holds beyond what the manifest will list: an
+    artifact (or its recipe or sensitivity report) left by an earlier run."""
+    listed = {e["file"] for e in entries}
+    listed |= {e["quantization"][k] for e in entries if "quantization" in e
+               for k in ("recipe", "sensitivity") if e["quantization"].get(k)}
+    return [path for path in out.glob(f"{name}-*") if path.name not in listed]
+
+
+def _remove_unlisted(out: Path, name: str, entries: list[dict[str, Any]]) -> None:
+    for path in _unlisted(out, name, entries):
+        remove(path)
+
+
+def _size_ratios(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each quantized file's size against its format's fp32 file, when both were built."""
+    for entry in entries:
+        if "quantization" in entry and "bytes" in entry:
+            fp32 = _fp32_bytes(entries, Format(entry["format"]))
+            entry["quantization"]["size_ratio"] = entry["bytes"] / fp32 if fp32 else None
+    return entries
+
+
+def _check_keep_float(recipe: Recipe, model: Any, spec: ModelSpec) -> None:
+    unknown = sorted(set(recipe.keep_float) - {layer.name for layer in model.layers})
+    if unknown:
+        raise ConfigError(f"--keep-float: {spec.name} has no layer {', '.join(unknown)} "
+                          "(a failed int8 artifact's .sensitivity.json lists the layer names)")
+
+
+def _fp32_bytes(entries: list[dict[str, Any]], fmt: Format) -> int | None:
+    return next((e.get("bytes") for e in entries if e["format"] == fmt and e["precision"] == Precision.FP32), None)

@@ -1,0 +1,1 @@
+"""Numbers against the reference and the task: comparators, task metrics, OKS."""

@@ -1,0 +1,1 @@
+"""Speed and size: latency, device targets, op profiles, MACs, memory, adb."""

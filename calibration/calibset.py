@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from posepipe.calibration.coco import CocoKeypoints, read_image
 from posepipe.calibration.errors import DatasetNotFoundError, EmptyDatasetError
 from posepipe.calibration.preprocess import person_crop, whole_image

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
 from posepipe.calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
 from posepipe.models.spec import InputSpec
 
 PADDING = 1.25  # context around a person box, as SimpleBaseline and HRNet crop

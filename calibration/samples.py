@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from posepipe.calibration.coco import CocoKeypoints, read_image
 from posepipe.calibration.preprocess import CropTransform, person_crop, whole_image
 from posepipe.models.spec import Topology

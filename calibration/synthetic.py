@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
 from posepipe.models.keypoints import COCO_17
 
 SUPERSAMPLE = 2  # draw at twice the size and downsample: cheap anti-aliasing

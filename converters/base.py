@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
 from posepipe.converters.metadata import ArtifactMetadata, Embedded
 from posepipe.converters.recipe import Recipe
 from posepipe.converters.sensitivity import Sensitivity
@@ -18,6 +19,7 @@ from posepipe.models.spec import ModelSpec
 
 if TYPE_CHECKING:
     import keras
+
     from posepipe.converters.metadata import ArtifactMetadata, Embedded
 
 

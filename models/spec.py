@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
 from posepipe.models.errors import ConfigError
 from posepipe.models.formats import Precision
 from posepipe.models.keypoints import KeypointSet

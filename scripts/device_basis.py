@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import keras
 from keras import layers
+
 from posepipe.validators.perf.macs import count
 
 # MobileNetV1's 13 depthwise-separable blocks: (pointwise filters, stride)

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.harness import TinyZoo, invoke, shared_once
+from tests.support.harness import TinyZoo, invoke, shared_once
 
 
 def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:

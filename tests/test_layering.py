@@ -9,6 +9,7 @@ import ast
 from pathlib import Path
 
 import pytest
+
 from posepipe import models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,8 @@ def imported_modules(path: Path, known: frozenset[str] = frozenset()) -> set[str
 def module_graph() -> dict[str, set[str]]:
     files = {module_name(path): path for path in sources()}
     known = frozenset(files)
-    return {name: {m for m in imported_modules(path, known) if m in files and m != name} for name, path in files.items()}
+    return {name: {m for m in imported_modules(path, known) if m in files and m != name}
+            for name, path in files.items()}
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from posepipe import models
 
-from tests.harness import invoke
+from posepipe import models
+from tests.support.harness import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "artifacts.yml"

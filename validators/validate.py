@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from posepipe.calibration.samples import SampleSet
 from posepipe.models.spec import ModelSpec, Tolerance
 from posepipe.validators.accuracy.compare import OutputComparison, compare_names, compare_output

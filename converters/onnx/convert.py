@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from posepipe.converters.base import ConversionError, ConversionRequest, batch_one
 from posepipe.converters.metadata import ArtifactMetadata, Embedded
 from posepipe.converters.onnx import metadata as onnx_metadata

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from posepipe.converters.metadata import ArtifactMetadata, Embedded
 
 METADATA_NAME = "POSEPIPE_METADATA"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from keras import layers
+
 from posepipe.models.backbones.blocks import conv_bn_relu6, scaled
 
 STEM = 32  # the first 3x3 convolution's filters, stride 2

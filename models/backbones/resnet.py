@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from keras import layers
+
 from posepipe.models.backbones.blocks import conv_bn_relu, scaled
 from posepipe.models.errors import ConfigError
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+
 from posepipe.models.codecs.dark import dark_offsets
 
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.ndimage import maximum_filter
+
 from posepipe.models.codecs.heatmaps import HeatmapEncoder
 from posepipe.models.keypoints import COCO_17
-from scipy.ndimage import maximum_filter
 
 HEATMAPS, PAFS = "heatmaps", "pafs"
 LIMBS: tuple[tuple[int, int], ...] = COCO_17.skeleton  # 19 limbs (a, b): the PAF points a -> b

@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 from keras import layers
+
 from posepipe.models import losses
 from posepipe.models.backbones.blocks import channel_attention, functional, scaled, separable, submodel
 from posepipe.models.codecs.coords import CoordinateDecoder, CoordinateEncoder

@@ -8,6 +8,7 @@ from typing import Any
 
 import keras
 from keras import layers
+
 from posepipe.models import losses
 from posepipe.models.backbones.blocks import conv_bn_relu6, functional, heads, inverted_residual, scaled
 from posepipe.models.codecs.heatmaps import HeatmapDecoder, HeatmapEncoder, Refinement

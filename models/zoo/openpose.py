@@ -20,6 +20,7 @@ from typing import Any
 
 import keras
 from keras import layers
+
 from posepipe.models import losses
 from posepipe.models.backbones.blocks import functional, scaled, submodel
 from posepipe.models.backbones.mobilenet_v1 import mobilenet_v1

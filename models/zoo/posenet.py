@@ -16,6 +16,7 @@ from typing import Any
 
 import keras
 from keras import layers
+
 from posepipe.models import losses
 from posepipe.models.backbones.blocks import functional, heads
 from posepipe.models.backbones.mobilenet_v1 import OUTPUT_STRIDES, mobilenet_v1

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import keras
 from keras import layers
+
 from posepipe.models import losses
 from posepipe.models.backbones.blocks import functional, heads, scaled
 from posepipe.models.backbones.resnet import STRIDE as BACKBONE_STRIDE

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from posepipe import models
 from posepipe.calibration.coco import read_image
 from posepipe.calibration.preprocess import CropTransform, whole_image

@@ -63,6 +63,7 @@ def bench_train(spec: ModelSpec, config: Any, preset: str, schedule: TrainSchedu
     (rounded down to whole batches, so every batch is full)."""
     import keras
     import tensorflow as tf
+
     from posepipe.pipeline.training.input_pipeline import InputPipeline
 
     k = len(spec.keypoints)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from posepipe.models.codecs.heatmaps import HeatmapDecoder, Refinement
 from posepipe.models.errors import ConfigError
 from posepipe.models.spec import ModelSpec

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
+
 from posepipe import models
 from posepipe.calibration.coco import CocoKeypoints
 from posepipe.calibration.samples import SampleSet, load_samples

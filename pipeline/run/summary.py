@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
+
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.manifest import agreement_cell, score_cell, task_metric
-from rich.table import Table
 
 STYLES = {"passed": "green", "failed": "bold red", "not-executed": "yellow"}
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
 from posepipe.calibration.samples import SampleSet
 from posepipe.models.spec import Augmentation, ModelSpec
 

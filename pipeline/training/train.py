@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+
 from posepipe.calibration.samples import SampleSet
 from posepipe.models.backbones.blocks import submodel
 from posepipe.models.errors import ConfigError

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from posepipe.models.spec import Tolerance
 from posepipe.validators.runners import Feed
 

@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+
 from posepipe.calibration.samples import SampleSet
 
 

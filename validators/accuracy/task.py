@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
+
 from posepipe.calibration.samples import SampleSet
 from posepipe.models.keypoints import KeypointSet
 from posepipe.models.spec import Topology

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
 from posepipe.models.formats import Format
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError
 

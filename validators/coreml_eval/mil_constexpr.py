@@ -6,6 +6,7 @@ stores them is a fault the comparison sees."""
 from __future__ import annotations
 
 import numpy as np
+
 from posepipe.validators.coreml_eval.errors import UnsupportedOpError
 from posepipe.validators.coreml_eval.registry import Call, mil_op
 

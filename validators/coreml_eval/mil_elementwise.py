@@ -7,6 +7,7 @@ program computes), NumPy broadcasting being MIL's.
 from __future__ import annotations
 
 import numpy as np
+
 from posepipe.validators.coreml_eval.errors import UnsupportedOpError
 from posepipe.validators.coreml_eval.kernels import wide
 from posepipe.validators.coreml_eval.registry import Call, mil_op

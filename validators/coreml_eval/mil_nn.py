@@ -4,6 +4,7 @@ norm, pooling, reductions, resizing. Images are [N, C, H, W], as in MIL."""
 from __future__ import annotations
 
 import numpy as np
+
 from posepipe.validators.coreml_eval import kernels
 from posepipe.validators.coreml_eval.errors import UnsupportedOpError
 from posepipe.validators.coreml_eval.kernels import Pads, wide

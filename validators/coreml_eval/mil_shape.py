@@ -4,6 +4,7 @@ concatenation, slicing, padding, tiling, gathering."""
 from __future__ import annotations
 
 import numpy as np
+
 from posepipe.validators.coreml_eval.errors import UnsupportedOpError
 from posepipe.validators.coreml_eval.registry import Call, mil_op
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from posepipe.validators.coreml_eval import nn_layers, nn_shape  # noqa: F401  (registration)
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
 from posepipe.validators.coreml_eval.registry import NN_LAYERS

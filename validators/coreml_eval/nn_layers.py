@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from posepipe.validators.coreml_eval import kernels
 from posepipe.validators.coreml_eval.errors import UnsupportedOpError
 from posepipe.validators.coreml_eval.nn_weights import flat_weights, weights

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from posepipe.validators.coreml_eval.errors import UnsupportedOpError
 from posepipe.validators.coreml_eval.registry import nn_layer
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from posepipe.validators.coreml_eval import mil_constexpr, mil_elementwise, mil_nn, mil_shape  # noqa: F401  (registration)
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
 from posepipe.validators.coreml_eval.registry import MIL_OPS, Call

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from posepipe.validators.perf.memory import PeakMemory
 from posepipe.validators.runners import Runner, runner_for
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from posepipe.models.formats import Format
 from posepipe.validators.runners import NotExecutableError
 

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from types import TracebackType
 
 import numpy as np
+
 from posepipe.models.errors import PosepipeError
 
 Feed = dict[str, np.ndarray]

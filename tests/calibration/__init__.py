@@ -1,0 +1,1 @@
+"""Tests of posepipe.calibration: datasets and preprocessing."""

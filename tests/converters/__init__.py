@@ -1,0 +1,1 @@
+"""Tests of posepipe.converters: every format and precision."""

@@ -1,0 +1,1 @@
+"""Tests of posepipe.models: the zoo, codecs, registry."""

@@ -1,0 +1,1 @@
+"""Tests of posepipe.pipeline: the CLI, stages, delivery, report, training."""

@@ -1,0 +1,1 @@
+"""Tests of posepipe.validators: runners, comparators, metrics, latency."""

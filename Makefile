@@ -15,7 +15,7 @@ BENCH_PRECISIONS ?= fp32,fp16,int8,dynamic-int8,int16x8,w8,palette4,palette6,pal
 SYSTEM_PACKAGES := chromium shellcheck
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: convert artifacts bench test test-slow lint list clean help system-packages
+.PHONY: convert artifacts bench test test-slow lint list clean help system-packages docs
 
 help:
 	@echo "make convert MODEL=hourglass   train or reuse a checkpoint, convert, verify (artifacts/MODEL/)"
@@ -25,6 +25,7 @@ help:
 	@echo "make test                      the test suite (tiny models)"
 	@echo "make test-slow                 the slow tests (full-size models)"
 	@echo "make lint                      ruff"
+	@echo "make docs                      regenerate the reference pages from the code, build the site into site/ (--strict)"
 	@echo "make list                      the model zoo"
 
 $(STAMP): pyproject.toml
@@ -56,9 +57,21 @@ bench: $(STAMP)
 	start=$$(date +%s%N); \
 	line=$$($(BIN)/posepipe run $(MODEL) --precisions $(BENCH_PRECISIONS) --budgets-report-only $(ARGS) 2>&1 \
 		| grep '^> stages:'); \
-	echo "rerun with nothing changed: $$(( ($$(date +%s%N) - start) / 1000000 )) ms wall; $${line#> }"; \
+	rerun="$$(( ($$(date +%s%N) - start) / 1000000 )) ms wall; $${line#> }"; \
+	echo "rerun with nothing changed: $$rerun"; \
+	rm -f artifacts/$(MODEL)/bench-train.json; \
 	$(BIN)/posepipe bench-train $(MODEL) --json artifacts/$(MODEL)/bench-train.json || status=1; \
-	$(BIN)/posepipe bench $(MODEL) --budgets-report-only --json artifacts/$(MODEL)/bench.json && exit $$status
+	$(BIN)/posepipe bench $(MODEL) --budgets-report-only --json artifacts/$(MODEL)/bench.json && \
+	$(BIN)/python scripts/docs_pages.py --bench artifacts/$(MODEL)/bench.json \
+		--bench-train artifacts/$(MODEL)/bench-train.json --command 'make bench MODEL=$(MODEL)$(if $(ARGS), ARGS="$(ARGS)")' \
+		--rerun "$$rerun" && exit $$status
+
+# The reference pages (CLI, exit codes, zoo, formats) are generated from the code, then the
+# site is built offline; --strict fails on any warning (a broken link or anchor, a page not
+# in the nav). Never -q: mkdocs then drops the warnings and --strict has nothing to count.
+docs: $(STAMP)
+	$(BIN)/python scripts/docs_pages.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 test: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q $(ARGS)

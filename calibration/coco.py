@@ -1,34 +1,50 @@
 """The COCO person-keypoints reader: ``annotations/person_keypoints_<split>.json``
 plus the image folder ``<split>/``, as COCO 2017 ships it and as the synthetic
-generator writes it. Malformed files fail here, with the path and the entry."""
+generator writes it. Annotations are checked like user input (calibration/coco_parse.py).
+
+What stops the run (DatasetFormatError, exit 6, naming file, entry and field):
+anything that is not what COCO writes, because no reading of it is safe to
+guess: malformed JSON; a value of the wrong type; a number that is not finite
+(NaN, 1e999); a keypoint list that is not K triplets; a visibility flag other
+than 0, 1 or 2; a box of negative size; a negative area; an image id or an
+annotation id used twice; an annotation of an image that is not in ``images``.
+
+What is skipped and counted (``CocoKeypoints.skipped``, which the stages print
+as one note): well-formed annotations a pose model can neither learn from nor be
+judged on. Crowd regions (``iscrowd=1``: COCO 2017 has them among its person
+annotations, and its own keypoint evaluation ignores them), other categories,
+and labelled people whose box has zero width or height or lies wholly outside
+their image, or whose area is zero (OKS divides by the area; a zero would also
+read as an empty slot of a bottom-up sample). Skipping them loses nothing a run could use, where refusing
+them would refuse COCO itself. A box reaching more than a pixel past its image
+is clipped to it and counted. People with no labelled keypoint (COCO's
+``num_keypoints: 0``: small or occluded people; the synthetic crowds' figures
+drawn past the picture's edge) stay as written, whatever their box: no top-down
+sample is made of them and no OKS counts them, so there is nothing to skip.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from posepipe.calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
+from posepipe.calibration.coco_parse import CocoImage, Person, Skip, parse_images, parse_people
+from posepipe.calibration.errors import (
+    DatasetFormatError,
+    DatasetNotFoundError,
+    EmptyDatasetError,
+    ImageTooLargeError,
+    MissingImageError,
+)
 
-
-@dataclass(frozen=True)
-class CocoImage:
-    id: int
-    path: Path
-    width: int
-    height: int
-
-
-@dataclass(frozen=True)
-class Person:
-    image_id: int
-    bbox: tuple[float, float, float, float]  # x, y, w, h in image pixels
-    keypoints: np.ndarray  # [K, 3]: x, y, v (0 unlabelled, 1 hidden, 2 visible)
-    area: float
+__all__ = ["CocoImage", "CocoKeypoints", "Person", "Skip", "read_image", "resolve_split"]
 
 
 @dataclass(frozen=True)
@@ -40,15 +56,23 @@ class CocoKeypoints:
     annotation_file: Path
     images: dict[int, CocoImage]
     people: tuple[Person, ...]
+    skipped: Mapping[Skip, int] = field(default_factory=dict)  # annotations not used as written, by reason
 
     @classmethod
     def load(cls, root: Path, split: str, num_keypoints: int) -> CocoKeypoints:
         name = resolve_split(root, split)
         path = root / "annotations" / f"person_keypoints_{name}.json"
         doc = _read_json(path)
-        images = _parse_images(doc, path, root / name)
-        people = tuple(_parse_people(doc, path, images, num_keypoints))
-        return cls(root, name, path, images, people)
+        images = parse_images(doc, path, root / name)
+        people, skipped = parse_people(doc, path, images, num_keypoints)
+        return cls(root, name, path, images, tuple(people), dict(skipped))
+
+    def skipped_note(self) -> str | None:
+        """One line for the console: how many annotations were skipped (or clipped), and why."""
+        if not self.skipped:
+            return None
+        reasons = "; ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items()))
+        return f"{self.annotation_file.name}: {sum(self.skipped.values())} annotation(s) not used as written: {reasons}"
 
     def top_down(self, limit: int | None = None) -> list[tuple[CocoImage, Person]]:
         """Labelled people, one sample each, in file order; refuses an empty split."""
@@ -83,14 +107,24 @@ def resolve_split(root: Path, split: str) -> str:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An annotated image as uint8 RGB [H, W, 3]."""
+    """An annotated image as uint8 RGB [H, W, 3].
+
+    PIL warns (DecompressionBombWarning) on images over ``Image.MAX_IMAGE_PIXELS``
+    (89 M pixels: a 10000x10000 photo) and refuses twice that. posepipe handles the
+    warning: such an image is a large photo, decoded and letterboxed into the input
+    like any other, so nothing is printed; past the hard limit it is refused with
+    ImageTooLargeError (exit 29) before its pixels are decoded."""
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         raise MissingImageError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise MissingImageError(f"{path}: not a readable image ({error})") from None
+    except Image.DecompressionBombError as error:
+        raise ImageTooLargeError(f"{path}: too large to decode ({error})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise MissingImageError(f"{path}: not a readable image ({_first_line(error)})") from None
 
 
 def _read_json(path: Path) -> Any:
@@ -100,55 +134,10 @@ def _read_json(path: Path) -> Any:
         raise DatasetFormatError(f"{path}: not valid JSON ({error})") from None
     except UnicodeDecodeError:
         raise DatasetFormatError(f"{path}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise DatasetFormatError(f"{path}: nested too deeply to be a COCO file") from None
 
 
-def _require(ok: bool, path: Path, message: str) -> None:
-    if not ok:
-        raise DatasetFormatError(f"{path}: {message}")
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _parse_images(doc: Any, path: Path, folder: Path) -> dict[int, CocoImage]:
-    _require(isinstance(doc, dict), path, "expected a JSON object with 'images' and 'annotations'")
-    for key in ("images", "annotations"):
-        _require(isinstance(doc.get(key), list), path, f"'{key}' is missing or not a list")
-    images: dict[int, CocoImage] = {}
-    for i, entry in enumerate(doc["images"]):
-        where = f"images[{i}]"
-        _require(isinstance(entry, dict), path, f"{where} is not an object")
-        _require(isinstance(entry.get("id"), int), path, f"{where}.id is missing or not an integer")
-        _require(isinstance(entry.get("file_name"), str), path, f"{where}.file_name is missing or not a string")
-        for key in ("width", "height"):
-            _require(_number(entry.get(key)) and entry[key] > 0, path, f"{where}.{key} is missing or not positive")
-        _require(entry["id"] not in images, path, f"{where}.id {entry['id']} appears twice")
-        images[entry["id"]] = CocoImage(
-            entry["id"], folder / entry["file_name"], int(entry["width"]), int(entry["height"])
-        )
-    return images
-
-
-def _parse_people(doc: Any, path: Path, images: dict[int, CocoImage], k: int) -> list[Person]:
-    people = []
-    for i, entry in enumerate(doc["annotations"]):
-        where = f"annotations[{i}]"
-        _require(isinstance(entry, dict), path, f"{where} is not an object")
-        if entry.get("iscrowd", 0) or entry.get("category_id", 1) != 1:
-            continue
-        image_id = entry.get("image_id")
-        _require(image_id in images, path, f"{where}.image_id {image_id!r} is not in 'images'")
-        kps = entry.get("keypoints")
-        _require(isinstance(kps, list), path, f"{where}.keypoints is missing or not a list")
-        _require(len(kps) == 3 * k, path,
-                 f"{where}.keypoints has {len(kps)} values, expected {3 * k} ({k} keypoints x 3)")
-        _require(all(_number(v) for v in kps), path, f"{where}.keypoints has a value that is not a number")
-        bbox = entry.get("bbox")
-        _require(isinstance(bbox, list) and len(bbox) == 4 and all(_number(v) for v in bbox),
-                 path, f"{where}.bbox is not [x, y, width, height]")
-        _require(bbox[2] >= 0 and bbox[3] >= 0, path, f"{where}.bbox has a negative width or height")
-        area = entry.get("area", bbox[2] * bbox[3])
-        people.append(Person(entry["image_id"], tuple(float(v) for v in bbox),  # type: ignore[arg-type]
-                             np.asarray(kps, np.float32).reshape(k, 3), float(area)))
-    return people
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -27,3 +27,11 @@ class DatasetNotFoundError(PosepipeError):
     """A dataset folder without the expected annotation file."""
 
     exit_code = 13
+
+
+class ImageTooLargeError(PosepipeError):
+    """An image with more pixels than posepipe decodes (PIL's decompression-bomb
+    limit, twice ``Image.MAX_IMAGE_PIXELS``): a file that small on disk and that
+    large in memory is refused before it is decoded."""
+
+    exit_code = 29

@@ -66,6 +66,7 @@ class Converter(Protocol):
     precisions: tuple[Precision, ...]  # what it can build
     defaults: tuple[Precision, ...]  # what ``posepipe run`` builds unless told otherwise
     deterministic: bool  # the same model, data and settings give the same bytes (tested)
+    checker: str  # the name of the format's own validity check that ``verify`` runs (converters/checks.py)
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
         """Write the artifact to ``out`` (a temporary path the caller renames)."""
@@ -78,6 +79,10 @@ class Converter(Protocol):
 
     def read_metadata(self, path: Path) -> Embedded:
         """What the artifact says about itself."""
+
+    def verify(self, path: Path) -> None:
+        """Run the format's strictest validity check on the finished file; a
+        ConversionError carrying the checker's message when it refuses it."""
 
 
 @runtime_checkable

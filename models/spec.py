@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from posepipe.models.errors import ConfigError
 from posepipe.models.formats import Precision
 from posepipe.models.keypoints import KeypointSet
+from posepipe.models.limits import COMMON, Limit, check_limits, check_rules
 
 if TYPE_CHECKING:
     import keras
@@ -226,7 +227,7 @@ class TrainingGraph:
 class ModelSpec:
     name: str
     summary: str
-    seed: str  # the seed document this system comes from
+    origin: str  # the published system this model follows, by name (``posepipe list`` shows it)
     topology: Topology
     build: Callable[[Any], keras.Model]
     default: ModelConfig
@@ -262,6 +263,11 @@ class ModelSpec:
     # Extra decoders whose val PCK the training record shows per epoch, by label
     # (a staged model's pre-training outputs, which the deployed decoder never reads).
     make_monitors: Callable[[Any], Mapping[str, Decoder]] | None = None
+    # Valid values of config fields, by name, over models/limits.py's COMMON ones (input_size,
+    # width, sigma) and num_keypoints (the keypoint set's size); checked by ``config()``.
+    limits: Mapping[str, Limit] = field(default_factory=dict)
+    # Rules between config fields (ConfigError), run by ``config()`` once every field is in range.
+    check: Callable[[Any], None] | None = None
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.outputs]
@@ -275,13 +281,26 @@ class ModelSpec:
         bad = [f"{t}={ms}" for t, ms in self.budgets.items() if not ms > 0]
         if bad:
             raise ValueError(f"{self.name}: budgets must be positive milliseconds: {', '.join(bad)}")
+        unknown = sorted(set(self.limits) - {f.name for f in dataclasses.fields(self.default)})
+        if unknown:
+            raise ValueError(f"{self.name}: limits for fields its config lacks: {', '.join(unknown)}")
 
     def config(self, preset: str = "default", overrides: Mapping[str, str] | None = None) -> Any:
         """The named preset ('default' or 'tiny') with string overrides applied."""
         if preset not in ("default", "tiny"):
             raise ConfigError(f"{self.name}: unknown preset {preset!r}; use 'default' or 'tiny'")
         base = self.default if preset == "default" else self.tiny
-        return apply_overrides(base, overrides or {})
+        config = apply_overrides(base, overrides or {})
+        check_limits(self.name, config, self.field_limits(), overrides or {})
+        if self.check is not None:
+            check_rules(self.name, config, self.check, overrides or {})
+        return config
+
+    def field_limits(self) -> dict[str, Limit]:
+        """Every config field's valid values: the common ones, the keypoint count, the model's own."""
+        names = {f.name for f in dataclasses.fields(self.default)}
+        keypoints = {"num_keypoints": Limit(choices=(len(self.keypoints),), why="the size of its keypoint set")}
+        return {k: v for k, v in (COMMON | keypoints | dict(self.limits)).items() if k in names}
 
     def schedule_for(self, preset: str) -> TrainSchedule:
         return self.tiny_schedule if preset == "tiny" else self.schedule
@@ -333,9 +352,14 @@ def _parse(key: str, text: str, current: Any) -> Any:
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(text)
             return text.lower() in ("true", "1")
-        if isinstance(current, tuple):  # sizes: "192" or "256x192"
+        if isinstance(current, tuple):  # sizes: "192" or "256x192" (one value for every element)
             parts = [int(p) for p in text.lower().split("x")]
-            return tuple(parts * 2 if len(parts) == 1 else parts)
+            if len(parts) not in (1, len(current)):
+                raise ValueError(text)
+            return tuple(parts * len(current) if len(parts) == 1 else parts)
         return type(current)(text)
     except ValueError:
+        if isinstance(current, Enum):
+            choices = ", ".join(str(c.value) for c in type(current))
+            raise ConfigError(f"{key}={text!r}: expected one of {choices}") from None
         raise ConfigError(f"{key}={text!r}: expected a value like {current!r}") from None

@@ -7,15 +7,21 @@ and a test can check that no two share an exit code.
 
 from __future__ import annotations
 
-from posepipe.calibration.errors import DatasetFormatError, DatasetNotFoundError, EmptyDatasetError, MissingImageError
+from posepipe.calibration.errors import (
+    DatasetFormatError,
+    DatasetNotFoundError,
+    EmptyDatasetError,
+    ImageTooLargeError,
+    MissingImageError,
+)
 from posepipe.converters.base import ConversionError
-from posepipe.models.errors import ConfigError, PosepipeError, UnknownModelError
+from posepipe.models.errors import ConfigError, FileSystemError, PosepipeError, UnknownModelError
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
 from posepipe.validators.runners.base import NotExecutableError
 
 
 class CheckpointError(PosepipeError):
-    """A checkpoint that is missing or cannot be read as a Keras model."""
+    """A checkpoint that is missing or is not a readable .keras file, legacy Keras .h5 or SavedModel folder."""
 
     exit_code = 4
 
@@ -53,7 +59,8 @@ class UnknownArtifactError(PosepipeError):
 
 
 class ManifestError(PosepipeError):
-    """``posepipe bench`` found no manifest of a run to measure."""
+    """A run's manifest that is missing, not JSON, or not the shape its published
+    schema (pipeline/manifest/schema.json) says: read by index, report, bench, predict."""
 
     exit_code = 19
 
@@ -102,6 +109,13 @@ class WorkerDiedError(PosepipeError):
     exit_code = 26
 
 
+class FolderLockedError(PosepipeError):
+    """Another posepipe command is writing the folder (or file) this one would write,
+    and ``--no-wait`` was given: one writer per output folder (pipeline/engine/lock.py)."""
+
+    exit_code = 27
+
+
 USAGE_EXIT_CODE = 2  # click's, for a bad option or argument
 INTERRUPTED_EXIT_CODE = 130
 
@@ -130,13 +144,16 @@ ERRORS: tuple[type[PosepipeError], ...] = (
     IntegrityError,
     DistributeError,
     WorkerDiedError,
+    FolderLockedError,
+    FileSystemError,
+    ImageTooLargeError,
 )
 
 __all__ = [
     "ERRORS", "ArtifactNotFoundError", "BudgetExceededError",
     "CheckpointError", "CheckpointMismatchError", "ChecksFailedError", "ConfigError",
     "ConversionError", "DatasetFormatError", "DatasetNotFoundError", "DistributeError", "EmptyDatasetError",
-    "FailedArtifactError",
+    "FailedArtifactError", "FileSystemError", "FolderLockedError", "ImageTooLargeError",
     "IntegrityError", "NotInIndexError", "SourceError", "UnsafePathError",
     "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownArtifactError", "UnknownModelError",
     "UnreadableArtifactError", "UnsupportedOpError", "WorkerDiedError",

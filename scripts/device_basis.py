@@ -6,7 +6,7 @@ them gives each device's achieved GMAC/s. This script builds that network, the
 MobileNetV1 (depth multiplier 1.0) of the published TFLite PoseNet at 257x257 with
 output stride 16 (the last stride-2 block dilated instead) and its four 1x1 heads,
 and counts its MACs with the same counter posepipe uses for every model, so the
-constant in validators/perf/targets.py can be checked (tests/test_targets.py does).
+constant in validators/perf/targets.py can be checked (tests/validators/test_benchmarking.py does).
 
     python scripts/device_basis.py
 """

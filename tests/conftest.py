@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.support.harness import TinyZoo, invoke, shared_once
+from tests.support.manifests import schema_problems
 
 
 def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -22,6 +23,22 @@ def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base temp is a child of it); the base temp itself when not distributed."""
     base = tmp_path_factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every manifest this session's runs wrote must match the published schema
+    (tests/support/manifests.py); checked once, by the process that ran the session."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if hasattr(session.config, "workerinput") or factory is None:
+        return  # an xdist worker: the controller checks once every worker is done
+    problems = schema_problems(factory.getbasetemp())
+    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+    if problems:
+        terminal.write_line("")
+    for problem in problems:
+        terminal.write_line(f"manifest against schema.json: {problem}", red=True)
+    if problems and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -47,23 +47,31 @@ def test_a_broken_workflow_fails_the_lint(tmp_path: Path, good: str, bad: str) -
     assert actionlint(broken).returncode != 0
 
 
+def step(job: dict, key: str, value: str) -> dict:
+    """The one step of ``job`` whose ``id`` or ``name`` is ``value``: found by what
+    it is, so adding or moving a step does not make the test read another one."""
+    found = [s for s in job["steps"] if s.get(key) == value]
+    assert len(found) == 1, f"{len(found)} steps with {key} {value!r}"
+    return found[0]
+
+
 def test_the_workflow_builds_every_model_and_checks_core_ml_on_macos() -> None:
     import yaml
 
     jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
-    assert "posepipe list --names" in jobs["zoo"]["steps"][-1]["run"]
+    assert "posepipe list --names" in step(jobs["zoo"], "id", "list")["run"]
+    assert jobs["zoo"]["outputs"]["models"] == "${{ steps.list.outputs.models }}"
     convert = jobs["convert"]
     assert convert["runs-on"].startswith("ubuntu")
     assert convert["strategy"]["matrix"]["model"] == "${{ fromJSON(needs.zoo.outputs.models) }}"
-    runs = [s.get("run", "") for s in convert["steps"]]
-    assert "make convert MODEL=${{ matrix.model }}" in runs
+    assert step(convert, "name", "make convert")["run"] == "make convert MODEL=${{ matrix.model }}"
     uploads = [s["with"]["path"] for s in convert["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
     assert "artifacts/${{ matrix.model }}/" in uploads
     coreml = jobs["coreml"]
     assert coreml["runs-on"].startswith("macos")
-    script = coreml["steps"][-1]["run"]
+    script = step(coreml, "name", "validate every Core ML file in Core ML")["run"]
     assert "posepipe validate" in script and "*.mlpackage" in script and "*.mlmodel" in script
-    assert "posepipe index" in jobs["index"]["steps"][-2]["run"]
+    assert "posepipe index" in step(jobs["index"], "name", "posepipe index")["run"]
 
 
 def test_list_names_is_the_zoo(capfd: pytest.CaptureFixture[str]) -> None:

@@ -24,6 +24,7 @@ class Status(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     NOT_EXECUTED = "not-executed"
+    NOT_VALIDATED = "not-validated"  # built but never checked (the manifest says so; it does not pass)
 
 
 @dataclass(frozen=True)

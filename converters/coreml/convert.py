@@ -1,5 +1,5 @@
 """Keras -> Core ML: an mlprogram (.mlpackage, iOS 15+) and a neuralnetwork
-(.mlmodel, iOS 14, as seed 001 ships). coremltools converts Keras 3 Functional
+(.mlmodel, iOS 14, as Mobile Pose Estimation for TensorFlow 2.0 ships). coremltools converts Keras 3 Functional
 models directly (it warns it was tested up to TF 2.12; Sequential models fail,
 coremltools#2279, which is one reason the zoo is Functional only)."""
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from posepipe.converters.base import ConversionError, ConversionRequest, batch_one
+from posepipe.converters.coreml import check as coreml_check
 from posepipe.converters.coreml import metadata as coreml_metadata
 from posepipe.converters.metadata import ArtifactMetadata, Embedded
 from posepipe.converters.recipe import PALETTE_BITS
@@ -35,6 +36,7 @@ class CoreMLConverter:
         if fmt not in (Format.COREML, Format.COREML_NN):
             raise ValueError(f"not a Core ML format: {fmt}")
         self.format = fmt
+        self.checker = coreml_check.checker(fmt)
         # Neither is: two saves of the same model differed for every .mlpackage and the .mlmodel
         # (an .mlpackage's Manifest.json names its parts by fresh random UUIDs).
         self.deterministic = False
@@ -74,6 +76,9 @@ class CoreMLConverter:
 
     def embed(self, path: Path, metadata: ArtifactMetadata) -> None:
         coreml_metadata.embed(path, metadata)
+
+    def verify(self, path: Path) -> None:
+        coreml_check.verify(path, self.format)
 
     def read_metadata(self, path: Path) -> Embedded:
         return coreml_metadata.read(path)

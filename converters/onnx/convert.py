@@ -16,6 +16,7 @@ import numpy as np
 
 from posepipe.converters.base import ConversionError, ConversionRequest, batch_one
 from posepipe.converters.metadata import ArtifactMetadata, Embedded
+from posepipe.converters.onnx import check as onnx_check
 from posepipe.converters.onnx import metadata as onnx_metadata
 from posepipe.converters.recipe import CalibrationMethod
 from posepipe.converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
@@ -30,6 +31,7 @@ class OnnxConverter:
     precisions = (Precision.FP32, Precision.FP16, Precision.INT8)
     deterministic = True  # at every precision (tests/test_stages.py)
     defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
+    checker = onnx_check.CHECKER
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
         proto = self.float_graph(request)
@@ -72,6 +74,9 @@ class OnnxConverter:
 
     def embed(self, path: Path, metadata: ArtifactMetadata) -> None:
         onnx_metadata.embed(path, metadata)
+
+    def verify(self, path: Path) -> None:
+        onnx_check.verify(path)
 
     def read_metadata(self, path: Path) -> Embedded:
         return onnx_metadata.read(path)
@@ -210,7 +215,12 @@ def _to_fp16(proto: Any) -> Any:
     an app feeds and reads the same tensors as from the fp32 file."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    return convert_float_to_float16(proto, keep_io_types=True)
+    proto = convert_float_to_float16(proto, keep_io_types=True)
+    # It appends the input Casts after every other node, which ONNX Runtime runs but
+    # onnx.checker refuses ("Nodes in a graph must be topologically sorted"): put the
+    # nodes back in an order read from the edges, as for tf2onnx's graph.
+    _sort_by_edges(proto.graph)
+    return proto
 
 
 # Float activations ONNX Runtime's calibrator may hold at once. It keeps every calibrated tensor

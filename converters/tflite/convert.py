@@ -14,6 +14,7 @@ from posepipe.converters.metadata import ArtifactMetadata, Embedded
 from posepipe.converters.recipe import IntegerIO
 from posepipe.converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
 from posepipe.converters.signature import Signature, TensorInfo
+from posepipe.converters.tflite import check as tflite_check
 from posepipe.converters.tflite import metadata as tflite_metadata
 from posepipe.models.formats import Format, Precision
 
@@ -23,6 +24,7 @@ class TFLiteConverter:
     precisions = (Precision.FP32, Precision.FP16, Precision.DYNAMIC_INT8, Precision.INT8, Precision.INT16X8)
     defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
     deterministic = True
+    checker = tflite_check.CHECKER
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
         converter = self._configured(request)
@@ -58,6 +60,9 @@ class TFLiteConverter:
 
     def embed(self, path: Path, metadata: ArtifactMetadata) -> None:
         tflite_metadata.embed(path, metadata)
+
+    def verify(self, path: Path) -> None:
+        tflite_check.verify(path)
 
     def read_metadata(self, path: Path) -> Embedded:
         return tflite_metadata.read(path)

@@ -1,4 +1,4 @@
-"""MobileNetV1 as PoseNet (seed 003) and lightweight OpenPose (seed 004) use it:
+"""MobileNetV1 as PoseNet and lightweight OpenPose use it:
 13 depthwise-separable blocks, every convolution batch-normalised with ReLU6,
 and an output stride chosen at build time (atrous, as PoseNet does).
 

@@ -3,7 +3,7 @@
 Coordinates: a keypoint at input pixel ``p`` is centred at heatmap cell ``p / stride``
 and decoded back as ``cell * stride``, so encode and decode are exact inverses.
 
-DARK (seed 002) works both ways: the encoder's ``Centre.UNBIASED`` puts each target
+DARK (Zhang et al., CVPR 2020) works both ways: the encoder's ``Centre.UNBIASED`` puts each target
 Gaussian at its sub-cell position (``Centre.QUANTISED`` rounds it to a cell, as
 SimpleBaseline's original targets do), and the decoder's ``Refinement.DARK`` reads
 the sub-cell position back from the predicted Gaussian (``models/codecs/dark.py``).

@@ -1,4 +1,4 @@
-"""OpenPose's part affinity fields (seed 004; Cao et al., "Realtime Multi-Person 2D Pose
+"""OpenPose's part affinity fields (Cao et al., "Realtime Multi-Person 2D Pose
 Estimation using Part Affinity Fields", CVPR 2017): training targets (encoder), people
 from a bottom-up model's outputs (decoder), and OpenPose's JSON output format.
 

@@ -1,4 +1,4 @@
-"""PoseNet's multi-person targets (encoder) and its greedy multi-pose decoder (seed 003).
+"""PoseNet's multi-person targets (encoder) and its greedy multi-pose decoder.
 
 PoseNet (after PersonLab) predicts four maps at one stride: a per-keypoint heatmap (logits,
 trained with a sigmoid), short-range offsets from each cell to the keypoint near it, and

@@ -1,9 +1,9 @@
-"""BlazePose (Bazarevsky et al. 2020, seed 000): BlazeBlocks with channel attention,
-a heatmap branch that upsamples back to stride 2 with skip connections, and a
-regression branch that reads the heatmap branch's features and regresses the
-keypoints directly.
+"""BlazePose (Bazarevsky et al. 2020) as a TensorFlow implementation of it builds
+it: BlazeBlocks with channel attention, a heatmap branch that upsamples back to
+stride 2 with skip connections, and a regression branch that reads the heatmap
+branch's features and regresses the keypoints directly.
 
-Training runs in the seed's two stages. Pre-training fits the heatmaps; fine-tuning
+Training runs in that implementation's two stages. Pre-training fits the heatmaps; fine-tuning
 freezes the backbone and heatmap branch (the paper's stop-gradient) and fits the
 regression. The deployed model outputs the regressed ``coords`` and their
 ``visibility`` (and, with ``-o heatmaps=true``, the heatmaps too), so a phone
@@ -26,6 +26,7 @@ from posepipe.models.codecs.targets import CombinedEncoder
 from posepipe.models.errors import ConfigError
 from posepipe.models.formats import Precision
 from posepipe.models.keypoints import COCO_17
+from posepipe.models.limits import MAX_SIDE, Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
@@ -41,22 +42,25 @@ from posepipe.models.spec import (
     TrainStage,
 )
 
-HEATMAP_STRIDE = 2  # as the seed: 128x128 heatmaps for a 256x256 input
+HEATMAP_STRIDE = 2  # as the TensorFlow BlazePose: 128x128 heatmaps for a 256x256 input
 BACKBONE_STRIDE = 32
 COORDS, VISIBILITY, HEATMAPS = "coords", "visibility", "heatmaps"
 # Layer-name prefixes: what each training stage trains or freezes.
 BACKBONE, HEATMAP_BRANCH, REGRESSION = "backbone", "heatmap", "regression"
+# Valid values of the fields (models/limits.py adds width and sigma).
+LIMITS = {"input_size": Limit(BACKBONE_STRIDE, MAX_SIDE, step=BACKBONE_STRIDE, why="the backbone's stride"),
+          "block_convs": Limit(0, 8), "tail_blocks": Limit(0, 4), "tail_convs": Limit(0, 8)}
 
 
 @dataclass(frozen=True)
 class BlazePoseConfig(ModelConfig):
-    input_size: tuple[int, int] = (128, 128)  # the seed's 256 halved: trains in minutes on a CPU
+    input_size: tuple[int, int] = (128, 128)  # the TensorFlow BlazePose's 256 halved: trains in minutes on a CPU
     width: float = 1.0  # multiplies every channel count
     num_keypoints: int = 17
     sigma: float = 2.0  # pre-training target Gaussian, in heatmap cells
     heatmaps: bool = False  # deploy the heatmaps beside the regressed coordinates
     block_convs: tuple[int, int, int, int] = (3, 4, 5, 6)  # separable convs in the four BlazeBlocks
-    tail_blocks: int = 1  # BlazeBlocks after stride 32 in the regression branch: the seed's two at 256x256
+    tail_blocks: int = 1  # BlazeBlocks after stride 32 in the regression branch: the TensorFlow BlazePose's two at 256
     # end on a 2x2 map, one does at 128x128 (two ended on 1x1, where 7 residual convolutions on single
     # values compounded int8 error to an SQNR of 11 dB)
     tail_convs: int = 7  # separable convs in each of them
@@ -92,7 +96,7 @@ def blaze_block(x: Any, channels: int, convs: int, name: str) -> Any:
     """Downsample by 2 (strided separable convolution + max-pooled shortcut), then
     ``convs`` residual separable convolutions, then channel attention.
 
-    The seed pads the shortcut's channels with zeros through a custom layer; a
+    The TensorFlow BlazePose pads the shortcut's channels with zeros through a custom layer; a
     1x1 convolution does the same job with a standard layer every converter knows.
     """
     shortcut = layers.MaxPooling2D(2, padding="same", name=f"{name}_pool")(x)
@@ -171,7 +175,7 @@ def _encoder(config: BlazePoseConfig) -> CombinedEncoder:
 
 
 def _stages(pretrain: int, finetune: int) -> tuple[TrainStage, ...]:
-    """The seed's train_mode 0 then 1: each stage freezes what the other trains."""
+    """The TensorFlow BlazePose's train_mode 0 then 1: each stage freezes what the other trains."""
     return (
         TrainStage("pretrain", pretrain, (HEATMAPS,), frozen=(REGRESSION,)),
         TrainStage("finetune", finetune, (COORDS, VISIBILITY), frozen=(BACKBONE, HEATMAP_BRANCH)),
@@ -180,7 +184,7 @@ def _stages(pretrain: int, finetune: int) -> tuple[TrainStage, ...]:
 
 def _heatmap_monitor(config: BlazePoseConfig) -> dict[str, Any]:
     """The heatmaps' own PCK per epoch: what pre-training improves, and what the
-    seed picks the fine-tuning start epoch by."""
+    TensorFlow BlazePose picks the fine-tuning start epoch by."""
     return {HEATMAPS: HeatmapDecoder(HEATMAPS, HEATMAP_STRIDE, logits=True, sigma=config.sigma)}
 
 
@@ -197,9 +201,10 @@ LOSSES = {COORDS: losses.keypoint_position, VISIBILITY: losses.keypoint_visibili
 SPEC = ModelSpec(
     name="blazepose",
     summary="BlazeBlocks with channel attention; heatmap pre-training, coordinate regression",
-    seed="000",
+    origin="BlazePose, a TensorFlow implementation (two-stage training)",
     topology=Topology.TOP_DOWN,
     build=build,
+    limits=LIMITS,
     training=TrainingGraph(build_training, lambda c: LOSSES),
     deployed_outputs=_deployed,
     make_monitors=_heatmap_monitor,

@@ -1,7 +1,8 @@
-"""MobileNetV2-based Convolutional Pose Machine (seed 001, "cpm-b0"): a MobileNetV2
-trunk to stride 4, then 1-5 stages that each predict belief maps (heatmaps) for
-the 17 COCO keypoints; every stage after the first sees the trunk's features and
-the previous stage's belief maps, so it can correct one keypoint from the others.
+"""MobileNetV2-based Convolutional Pose Machine ("cpm-b0" of Mobile Pose Estimation
+for TensorFlow 2.0): a MobileNetV2 trunk to stride 4, then 1-5 stages that each
+predict belief maps (heatmaps) for the 17 COCO keypoints; every stage after the
+first sees the trunk's features and the previous stage's belief maps, so it can
+correct one keypoint from the others.
 
 Training supervises every stage (Wei et al.'s intermediate supervision, which is
 what keeps the gradient alive through a deep stack of stages); the deployed model
@@ -22,6 +23,7 @@ from posepipe.models.codecs.heatmaps import HeatmapDecoder, HeatmapEncoder, Refi
 from posepipe.models.codecs.targets import SharedTarget
 from posepipe.models.errors import ConfigError
 from posepipe.models.keypoints import COCO_17
+from posepipe.models.limits import Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
@@ -38,6 +40,10 @@ from posepipe.models.spec import (
 STRIDE = 4
 OUTPUT = "heatmaps"
 MAX_STAGES = 5
+# Valid values of the fields (models/limits.py adds input_size, width and sigma); _check the rest.
+LIMITS = {"channels": Limit(8, 512), "stage_blocks": Limit(1, 8), "stage_kernel": Limit(choices=(1, 3, 5, 7, 9)),
+          "expansion": Limit(1, 8)}
+ORIGIN = "Mobile Pose Estimation for TensorFlow 2.0"
 
 
 @dataclass(frozen=True)
@@ -45,14 +51,14 @@ class CPMConfig(ModelConfig):
     input_size: tuple[int, int] = (128, 128)  # as the hourglass: trains in minutes on a CPU
     width: float = 1.0  # multiplies every channel count
     channels: int = 64  # trunk features every stage reads, before ``width``
-    stages: int = 1  # seed 001's default CPM is "cpm-b0, Stage 1"; 2-5 add refining stages
+    stages: int = 1  # ORIGIN's default CPM is "cpm-b0, Stage 1"; 2-5 add refining stages
     stage_blocks: int = 3  # inverted-residual blocks per stage
     stage_kernel: int = 5  # depthwise kernel in the stages (CPM uses 7x7 convolutions; a 7x7 depthwise ran
     # 9x slower than 5x5 in LiteRT fp32 on the x86 host, 300 vs 32 ms at 128x128, for 8% fewer parameters)
     expansion: int = 4  # inverted-residual expansion inside the stages
     num_keypoints: int = 17
     sigma: float = 2.0  # target Gaussian, in heatmap cells
-    # DARK decoding (seed 002's, models/codecs/dark.py) rather than the quarter-cell step: it is
+    # DARK decoding (models/codecs/dark.py) rather than the quarter-cell step: it is
     # continuous in the heatmap, so where two cells tie at the peak, float16 or int8
     # rounding moves the keypoint by a fraction of a pixel instead of by a whole cell
     refine: Refinement = Refinement.DARK
@@ -88,7 +94,7 @@ def build(config: CPMConfig) -> keras.Model:
 
 def _check(config: CPMConfig) -> None:
     if not 1 <= config.stages <= MAX_STAGES:
-        raise ConfigError(f"cpm: stages={config.stages}; seed 001's CPM has 1 to {MAX_STAGES} stages")
+        raise ConfigError(f"cpm: stages={config.stages}; a CPM has 1 to {MAX_STAGES} stages (as in {ORIGIN})")
     h, w = config.input_size
     if h % STRIDE or w % STRIDE:
         raise ConfigError(f"cpm: input_size {h}x{w} must be a multiple of {STRIDE}")
@@ -128,9 +134,11 @@ def _losses(config: CPMConfig) -> dict[str, Any]:
 SPEC = ModelSpec(
     name="cpm",
     summary="MobileNetV2 convolutional pose machine, 1-5 stages, heatmaps at stride 4",
-    seed="001",
+    origin=ORIGIN,
     topology=Topology.TOP_DOWN,
     build=build,
+    limits=LIMITS,
+    check=_check,
     training=TrainingGraph(build_training, _losses),
     default=CPMConfig(),
     tiny=CPMConfig(input_size=(64, 64), width=0.5, channels=16, stages=2, stage_blocks=1, stage_kernel=5,

@@ -1,5 +1,6 @@
-"""MobileNetV2-based Hourglass (seed 001, "hg-b0"): inverted-residual blocks in a
-recursive hourglass of depth 4, heatmaps at stride 4 for the 17 COCO keypoints."""
+"""MobileNetV2-based Hourglass ("hg-b0" of Mobile Pose Estimation for TensorFlow 2.0):
+inverted-residual blocks in a recursive hourglass of depth 4, heatmaps at stride 4
+for the 17 COCO keypoints."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from posepipe.models.backbones.blocks import conv_bn_relu6, functional, heads, i
 from posepipe.models.codecs.heatmaps import HeatmapDecoder, HeatmapEncoder, Refinement
 from posepipe.models.errors import ConfigError
 from posepipe.models.keypoints import COCO_17
+from posepipe.models.limits import Limit
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
     InputSpec,
@@ -42,13 +44,22 @@ class HourglassConfig(ModelConfig):
     sigma: float = 2.0  # target Gaussian, in heatmap cells
 
 
-def build(config: HourglassConfig) -> keras.Model:
+# Valid values of the fields (models/limits.py adds input_size, width and sigma); _check the rest.
+LIMITS = {"channels": Limit(8, 512), "depth": Limit(1, 6), "expansion": Limit(1, 8), "growth": Limit(0, 3, above=True)}
+
+
+def _check(config: HourglassConfig) -> None:
     h, w = config.input_size
     multiple = STRIDE * 2**config.depth
     if h % multiple or w % multiple:
         raise ConfigError(
             f"hourglass: input_size {h}x{w} must be a multiple of {multiple} for depth {config.depth}"
         )
+
+
+def build(config: HourglassConfig) -> keras.Model:
+    _check(config)
+    h, w = config.input_size
     channels = scaled(config.channels, config.width)
     image = keras.Input((h, w, 3), name="image")
     x = conv_bn_relu6(image, scaled(16, config.width), 3, 2, "stem")
@@ -85,9 +96,11 @@ def _heatmap_size(config: HourglassConfig) -> tuple[int, int]:
 SPEC = ModelSpec(
     name="hourglass",
     summary="MobileNetV2 hourglass, depth 4, heatmaps at stride 4",
-    seed="001",
+    origin="Mobile Pose Estimation for TensorFlow 2.0",
     topology=Topology.TOP_DOWN,
     build=build,
+    limits=LIMITS,
+    check=_check,
     default=HourglassConfig(),
     tiny=HourglassConfig(input_size=(64, 64), width=0.5, channels=16, depth=2, expansion=2, growth=1.0),
     input=InputSpec(),

@@ -1,4 +1,4 @@
-"""OpenPose (seed 004; Cao et al., CVPR 2017): confidence maps and part affinity
+"""OpenPose (Cao et al., CVPR 2017): confidence maps and part affinity
 fields at stride 8, refined over stages, grouped into people bottom-up
 (models/codecs/paf.py).
 
@@ -28,6 +28,7 @@ from posepipe.models.codecs.paf import HEATMAPS, LIMBS, PAFS, PafDecoder, PafEnc
 from posepipe.models.codecs.targets import SharedTarget
 from posepipe.models.errors import ConfigError
 from posepipe.models.keypoints import COCO_17
+from posepipe.models.limits import Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
@@ -44,6 +45,10 @@ from posepipe.models.spec import (
 
 STRIDE = 8
 MAX_REFINEMENTS = 5  # the paper's six stages
+# Valid values of the fields (models/limits.py adds input_size, width and sigma); _check the rest.
+LIMITS = {"channels": Limit(8, 512), "limb_width": Limit(0, 16, above=True), "peak_threshold": Limit(0, 1),
+          "min_paf": Limit(-1, 1, why="a mean dot product of unit vectors"),
+          "min_parts": Limit(1, len(COCO_17)), "min_person_score": Limit(0, 1)}
 TRUNK_BLOCKS = 11  # MobileNetV1 through conv5_5 (its last 512-channel block), as Osokin's
 VGG_TRUNK = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512))  # conv1_1..conv4_2, pooled between
 REFINEMENT_BLOCKS = 5  # residual blocks per lightweight refinement stage (Osokin's)
@@ -226,9 +231,11 @@ def _losses(config: OpenPoseConfig) -> dict[str, Any]:
 SPEC = ModelSpec(
     name="openpose",
     summary="OpenPose: heatmaps and part affinity fields at stride 8, lightweight MobileNetV1 or VGG19 trunk",
-    seed="004",
+    origin="OpenPose using TensorFlow and TensorLayer",
     topology=Topology.BOTTOM_UP,
     build=build,
+    limits=LIMITS,
+    check=_check,
     training=TrainingGraph(build_training, _losses),
     default=OpenPoseConfig(),
     tiny=OpenPoseConfig(input_size=(64, 64), width=0.25, channels=32, refinements=1),

@@ -1,4 +1,4 @@
-"""PoseNet (seed 003; Papandreou et al.'s PersonLab, as TensorFlow.js published
+"""PoseNet (Papandreou et al.'s PersonLab, as TensorFlow.js published
 it): a MobileNetV1 trunk at output stride 8, 16 or 32 and four 1x1 heads that
 together find every person in the image bottom-up.
 
@@ -32,6 +32,7 @@ from posepipe.models.codecs.posenet import (
 )
 from posepipe.models.errors import ConfigError
 from posepipe.models.keypoints import COCO_17
+from posepipe.models.limits import MAX_SIDE, Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
@@ -46,7 +47,7 @@ from posepipe.models.spec import (
     TrainSchedule,
 )
 
-# The seed's models 50, 75, 100 and 101. "101" is not wider than 100: it is the
+# PoseNet PyTorch's models 50, 75, 100 and 101. "101" is not wider than 100: it is the
 # same MobileNetV1 1.0 architecture with weights TensorFlow.js trained separately
 # (posenet-pytorch builds both from one layer table), so 1.01 builds 1.0.
 MULTIPLIERS = (0.5, 0.75, 1.0, 1.01)
@@ -61,12 +62,16 @@ HEATMAP_WEIGHT, OFFSET_WEIGHT, DISPLACEMENT_WEIGHT = 4.0, 1.0, 0.25
 # default schedule ended with offsets 7.4 px off at the keypoint's cell (median, val), where an eye's
 # OKS is near 0; linear down to 4 px keeps them refining to what OKS rewards.
 VECTOR_SCALE = 4.0  # input pixels
+# Valid values of the fields (models/limits.py adds input_size); _check the rest (multiplier, stride, grid).
+LIMITS = {"width": Limit(0, 1, above=True, why="on top of depth_multiplier"),
+          "disk_radius": Limit(0, MAX_SIDE, above=True), "score_threshold": Limit(0, 1),
+          "pose_threshold": Limit(0, 1), "nms_radius": Limit(0, MAX_SIDE), "max_poses": Limit(1, 100)}
 
 
 @dataclass(frozen=True)
 class PoseNetConfig(ModelConfig):
     input_size: tuple[int, int] = (257, 257)  # PoseNet's: n * stride + 1 puts cell i on input pixel stride * i
-    depth_multiplier: float = 0.5  # one of MULTIPLIERS (the seed's --model 50/75/100/101)
+    depth_multiplier: float = 0.5  # one of MULTIPLIERS (PoseNet PyTorch's --model 50/75/100/101)
     output_stride: int = 16  # 8, 16 or 32: finer grids cost quadratically more in the last blocks
     width: float = 1.0  # extra trunk width on top of depth_multiplier: 1.0 is the published
     # model; below only so the tiny test preset stays small (0.5 alone is 0.9 M parameters)
@@ -153,9 +158,11 @@ _FLIPS = Augmentation(scale=(1.0, 1.0), rotation=0.0)
 SPEC = ModelSpec(
     name="posenet",
     summary="MobileNetV1 PoseNet, multi-person: heatmaps, offsets, displacements at stride 8/16/32",
-    seed="003",
+    origin="PoseNet PyTorch (TensorFlow.js PoseNet, multi-pose)",
     topology=Topology.BOTTOM_UP,
     build=build,
+    limits=LIMITS,
+    check=_check,
     training=TrainingGraph(build, _losses),  # the deployed graph, with its weighted losses
     default=PoseNetConfig(),
     tiny=PoseNetConfig(input_size=(65, 65), width=0.25),

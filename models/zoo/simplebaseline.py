@@ -1,4 +1,4 @@
-"""SimpleBaseline (Xiao et al., seed 002): a ResNet backbone and three 4x4 stride-2
+"""SimpleBaseline (Xiao et al. 2018): a ResNet backbone and three 4x4 stride-2
 deconvolutions, heatmaps at stride 4, decoded with DARK.
 
 DARK works both ways here: training targets are centred at each keypoint's
@@ -17,11 +17,12 @@ from keras import layers
 
 from posepipe.models import losses
 from posepipe.models.backbones.blocks import functional, heads, scaled
+from posepipe.models.backbones.resnet import LAYOUTS, resnet
 from posepipe.models.backbones.resnet import STRIDE as BACKBONE_STRIDE
-from posepipe.models.backbones.resnet import resnet
 from posepipe.models.codecs.heatmaps import Centre, HeatmapDecoder, HeatmapEncoder, Refinement
 from posepipe.models.errors import ConfigError
 from posepipe.models.keypoints import COCO_17
+from posepipe.models.limits import MAX_SIDE, Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
@@ -36,13 +37,17 @@ from posepipe.models.spec import (
 
 STRIDE = 4
 OUTPUT = "heatmaps"
+# Valid values of the fields (models/limits.py adds width and sigma).
+LIMITS = {"input_size": Limit(BACKBONE_STRIDE, MAX_SIDE, step=BACKBONE_STRIDE, why="the ResNet's stride"),
+          "depth": Limit(choices=tuple(LAYOUTS), why="the ResNets"), "deconv_filters": Limit(8, 1024),
+          "deconv_layers": Limit(choices=(3,), why="three bring stride 32 to 4")}
 
 
 @dataclass(frozen=True)
 class SimpleBaselineConfig(ModelConfig):
-    # 128x96 is seed 002's own smallest configuration (res50_128x96_d256x3).
+    # 128x96 is DarkPose TensorFlow's own smallest configuration (res50_128x96_d256x3).
     input_size: tuple[int, int] = (128, 96)
-    depth: int = 50  # ResNet-50; 101 and 152 as in seed 002, 18 and 34 for small models
+    depth: int = 50  # ResNet-50; 101 and 152 as in DarkPose TensorFlow, 18 and 34 for small models
     width: float = 0.5  # multiplies the backbone's channels: a full-width ResNet-50 does not train in CPU minutes
     deconv_filters: int = 256  # "d256x3": three deconvolutions of 256 channels, before ``width``
     deconv_layers: int = 3
@@ -75,9 +80,10 @@ def _heatmap_size(config: SimpleBaselineConfig) -> tuple[int, int]:
 SPEC = ModelSpec(
     name="simplebaseline",
     summary="ResNet + three deconvolutions, heatmaps at stride 4, DARK encoding and decoding",
-    seed="002",
+    origin="DarkPose TensorFlow (SimpleBaseline with DARK)",
     topology=Topology.TOP_DOWN,
     build=build,
+    limits=LIMITS,
     default=SimpleBaselineConfig(),
     tiny=SimpleBaselineConfig(input_size=(64, 32), depth=18, width=0.25),  # 0.125 crashes oneDNN training
     input=InputSpec(),

@@ -21,6 +21,7 @@ from posepipe.pipeline.cli.options import (
     latency_options,
     latency_settings,
     model_argument,
+    no_wait_option,
     override_option,
     overrides,
     parse_formats,
@@ -34,8 +35,10 @@ from posepipe.pipeline.cli.options import (
 @click.command()
 @model_argument
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="A .keras checkpoint to convert (loaded in Keras safe mode). Default: train the "
-                   "model's short schedule once and reuse it.")
+              help="The checkpoint to convert: a .keras file (loaded in Keras safe mode), a legacy Keras .h5 "
+                   "(whole model or weights only) or a TensorFlow SavedModel folder (model.export()); from an .h5 "
+                   "or SavedModel only the weights are read, by name, into the model's own architecture. "
+                   "Default: train the model's short schedule once and reuse it.")
 @preset_option
 @override_option
 @data_option
@@ -80,26 +83,35 @@ from posepipe.pipeline.cli.options import (
 @epochs_option
 @seed_option
 @cache_option
+@no_wait_option
 def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ...], data: Path | None,
         formats: str, precisions: str | None, calibration_samples: int, calibration_data: Path | None,
         int8_input: str, int8_output: str, onnx_calibration: str, per_channel: bool, keep_float: tuple[str, ...],
         auto_mixed_precision: bool, val_samples: int | None, threads: int, out: Path, epochs: int | None,
-        seed: int, cache: Path | None, jobs: int, force: bool, **latency: Any) -> None:
+        seed: int, cache: Path | None, jobs: int, force: bool, no_wait: bool, **latency: Any) -> None:
     """Convert MODEL to every format and verify each file; time each on the latency
     targets against the model's budgets; write the manifest.
 
     Every stage is keyed by its inputs: a rerun redoes only what changed and says
     what was up to date. Exits 0 only when every executed artifact passed its
     checks and its budgets.
+
+    One writer per folder: a second run on OUT/MODEL waits for the first (or stops,
+    with --no-wait). A rebuild replaces a verified file only once it passed; a run
+    that fails part-way leaves OUT/MODEL as it was.
     """
     quiet_libraries()
     from posepipe.converters import ConversionError
     from posepipe.pipeline.engine.console import Console
+    from posepipe.pipeline.engine.lock import writing
+    from posepipe.pipeline.engine.snapshot import kept_on_failure
     from posepipe.pipeline.errors import ChecksFailedError
+    from posepipe.pipeline.report.page import REPORT
     from posepipe.pipeline.run.latency import breaches
     from posepipe.pipeline.run.orchestrate import MANIFEST, RunSettings, default_cache
     from posepipe.pipeline.run.orchestrate import run as run_pipeline
     from posepipe.pipeline.run.summary import print_summary
+    from posepipe.validators.validate import Status
 
     settings = RunSettings(
         model=model, preset=preset, overrides=overrides(options), data=data, checkpoint=checkpoint,
@@ -113,10 +125,17 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
         seed=seed, latency=latency_settings(**latency), jobs=jobs, force=force,
     )
     console = Console()
-    manifest = run_pipeline(settings, console)
+    folder = out / model
+
+    def owned(name: str) -> bool:  # what a run writes into its folder (a checkpoint trained there is not its)
+        return name.startswith(f"{model}-") or name in (MANIFEST, REPORT)
+
+    with writing(folder, f"posepipe run {model}", not no_wait, console.step), \
+            kept_on_failure(folder, (MANIFEST, REPORT), console.warn, owned):
+        manifest = run_pipeline(settings, console)
     print_summary(console, manifest)
     where = out / manifest["model"] / MANIFEST
-    failed = [a for a in manifest["artifacts"] if a["validation"]["status"] == "failed"]
+    failed = [a for a in manifest["artifacts"] if a["validation"]["status"] == Status.FAILED]
     for entry in failed:
         console.err.print(f"[red]FAILED[/] {entry['file']}: {'; '.join(entry['validation']['failures'])}")
     if any("bytes" not in a for a in failed):
@@ -131,7 +150,8 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
 @click.command("validate")
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True,
-              help="The .keras checkpoint the artifact was converted from (loaded in Keras safe mode).")
+              help="The checkpoint the artifact was converted from: a .keras file, a legacy Keras .h5 (whole "
+                   "model or weights only) or a TensorFlow SavedModel folder (read as `posepipe run` reads it).")
 @click.option("--model", default=None, help="Zoo model. [default: from the file name, <model>-<precision>.<ext>]")
 @click.option("--precision", type=click.Choice([p.value for p in Precision]), default=None,
               help="The artifact's precision. [default: from the file name]")
@@ -160,6 +180,7 @@ def validate_command(artifact: Path, checkpoint: Path, model: str | None, precis
     from posepipe.pipeline.run.orchestrate import default_cache
     from posepipe.pipeline.run.summary import print_summary
     from posepipe.pipeline.run.validate import ValidateSettings, revalidate
+    from posepipe.validators.validate import Status
 
     settings = ValidateSettings(
         artifact=artifact, checkpoint=checkpoint, model=model,
@@ -170,7 +191,7 @@ def validate_command(artifact: Path, checkpoint: Path, model: str | None, precis
     document = revalidate(settings, console)
     print_summary(console, document)
     validation = document["artifacts"][0]["validation"]
-    if validation["status"] == "failed":
+    if validation["status"] == Status.FAILED:
         for failure in validation["failures"]:
             console.err.print(f"[red]FAILED[/] {artifact.name}: {failure}")
         raise ChecksFailedError(f"{artifact.name} failed {len(validation['failures'])} check(s)")

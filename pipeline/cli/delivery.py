@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from posepipe.models.formats import Format, Precision
-from posepipe.pipeline.cli.options import out_option, quiet_libraries
+from posepipe.pipeline.cli.options import no_wait_option, out_option, quiet_libraries
 
 
 @click.command("inspect")
@@ -31,46 +31,64 @@ def inspect_command(file: Path, as_json: bool) -> None:
 @out_option
 @click.option("--samples", type=click.IntRange(min=1, max=12), default=3, show_default=True,
               help="Val images drawn with each artifact's decoded skeleton.")
-def report_command(model: str, out: Path, samples: int) -> None:
+@no_wait_option
+def report_command(model: str, out: Path, samples: int, no_wait: bool) -> None:
     """Write OUT/MODEL/report.html again from the run's manifest and files: the
-    artifacts table, skeleton overlays and the size/latency/accuracy chart."""
+    artifacts table, skeleton overlays and the size/latency/accuracy chart.
+    Waits while a run writes OUT/MODEL (or stops, with --no-wait)."""
     from posepipe.pipeline.engine.console import Console
+    from posepipe.pipeline.engine.lock import writing
     from posepipe.pipeline.report.page import write_report
 
     quiet_libraries()
-    path = write_report(out / model / "manifest.json", Console(), samples)
-    Console().step(f"wrote {path}")
+    console = Console()
+    with writing(out / model, f"posepipe report {model}", not no_wait, console.step):
+        path = write_report(out / model / "manifest.json", console, samples)
+    console.step(f"wrote {path}")
 
 
 @click.command("index")
 @out_option
-def index_command(out: Path) -> None:
+@no_wait_option
+def index_command(out: Path, no_wait: bool) -> None:
     """Write OUT/index.json: every model's artifacts with sha256, bytes and
-    whether they passed (what `posepipe pull` reads)."""
+    whether they passed (what `posepipe pull` reads). Waits while a run writes
+    any OUT/MODEL (or stops, with --no-wait), so no run's files change under it."""
     from posepipe.pipeline.delivery.index import INDEX, write_index
     from posepipe.pipeline.engine.console import Console
+    from posepipe.pipeline.engine.lock import writing_all
 
-    document = write_index(out)
-    Console().step(f"wrote {out / INDEX}: {len(document['artifacts'])} artifacts of {len(document['models'])} model(s)")
+    console = Console()
+    folders = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")] if out.is_dir() else []
+    with writing_all([out / INDEX, *folders], "posepipe index", not no_wait, console.step):
+        document = write_index(out)
+    console.step(f"wrote {out / INDEX}: {len(document['artifacts'])} artifacts of {len(document['models'])} model(s)")
 
 
 @click.command("pull")
 @click.argument("model", metavar="MODEL")
-@click.option("--format", "fmt", type=click.Choice([f.value for f in Format]), required=True)
-@click.option("--precision", type=click.Choice([p.value for p in Precision]), required=True)
+@click.option("--format", "fmt", type=click.Choice([f.value for f in Format]), required=True,
+              help="The artifact's format, as the index lists it.")
+@click.option("--precision", type=click.Choice([p.value for p in Precision]), required=True,
+              help="The artifact's precision, as the index lists it.")
 @click.option("--from", "source", required=True, metavar="URL_OR_DIR",
               help="http(s) URL or folder of an artifacts tree with index.json at its root.")
 @click.option("--to", "dest", type=click.Path(path_type=Path), required=True, metavar="DIR",
               help="Folder the file goes into (created if needed).")
 @click.option("--allow-failed", is_flag=True, help="Take an artifact that failed validation.")
-def pull_command(model: str, fmt: str, precision: str, source: str, dest: Path, allow_failed: bool) -> None:
+@no_wait_option
+def pull_command(model: str, fmt: str, precision: str, source: str, dest: Path, allow_failed: bool,
+                 no_wait: bool) -> None:
     """Fetch MODEL's FORMAT/PRECISION artifact into DIR, verified: its sha256
     must match the index before it appears, paths may not leave the artifacts
     root, and a failed artifact is refused unless --allow-failed."""
     from posepipe.pipeline.delivery.pull import PullSettings, pull
     from posepipe.pipeline.engine.console import Console
+    from posepipe.pipeline.engine.lock import writing
 
-    pull(PullSettings(model, Format(fmt), Precision(precision), source, dest, allow_failed), Console())
+    console = Console()
+    with writing(dest, f"posepipe pull {model}", not no_wait, console.step):
+        pull(PullSettings(model, Format(fmt), Precision(precision), source, dest, allow_failed), console)
 
 
 @click.command("predict")

@@ -54,8 +54,8 @@ def bench_command(items: tuple[str, ...], out: Path, json_out: Path | None, **la
 @click.command("dark-check")
 @click.argument("model", metavar="MODEL", default="simplebaseline")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="The .keras checkpoint whose val PCK to decode three ways. Default: the model's own "
-                   "default checkpoint (trained once, as `posepipe run` does).")
+              help="The checkpoint (.keras, .h5 or SavedModel folder) whose val PCK to decode three ways. "
+                   "Default: the model's own default checkpoint (trained once, as `posepipe run` does).")
 @preset_option
 @override_option
 @data_option

@@ -6,23 +6,45 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+import traceback
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import click
 
-from posepipe.models.errors import PosepipeError
+from posepipe.models.errors import FileSystemError, PosepipeError
 from posepipe.pipeline.cli import build, delivery, diagnostics, training, zoo
+
+DEBUG_VARIABLE = "POSEPIPE_DEBUG"
+
+
+@dataclass
+class Debug:
+    """Whether an error's traceback is printed too: set by ``--traceback`` while
+    the options are parsed, read when the error arrives (after click's context is gone)."""
+
+    traceback: bool = False
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="posepipe")
-def cli() -> None:
+@click.option("--traceback", "show_traceback", is_flag=True,
+              help=f"On an error, print its traceback before the one-line message (for a bug report); "
+                   f"{DEBUG_VARIABLE}=1 does the same.")
+@click.pass_obj
+def cli(debug: Debug | None, show_traceback: bool) -> None:
     """posepipe: pose-estimation models to phones, verified.
 
     Trains or loads a checkpoint, converts it to TFLite, ONNX and Core ML, and
     checks every file against the Keras reference on labelled images before it
     is listed in artifacts/<model>/manifest.json.
+
+    Every error a user can fix is one line on stderr, `posepipe: error: ...`, with
+    an exit code of its own (docs/reference/exit-codes.md); anything else is a
+    bug and shows its traceback.
     """
+    if debug is not None and show_traceback:
+        debug.traceback = True
 
 
 for _module in (zoo, training, build, diagnostics, delivery):
@@ -61,13 +83,19 @@ def _fix_hash_seed() -> None:
 
 
 def _main(argv: list[str] | None) -> None:
+    """Run the command; a user's error becomes one line and its exit code.
+
+    Typed errors (PosepipeError) and file-system errors (any OSError that reached
+    here: a path under a regular file, no permission, a full disk) are the user's
+    to fix and print as one line naming the path and the reason. Every other
+    exception is a bug and keeps its traceback."""
     from posepipe.pipeline.errors import INTERRUPTED_EXIT_CODE
 
+    debug = Debug(traceback=os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"))
     try:
-        cli.main(args=argv, prog_name="posepipe", standalone_mode=False)
+        cli.main(args=argv, prog_name="posepipe", standalone_mode=False, obj=debug)
     except PosepipeError as error:
-        click.echo(f"posepipe: error: {error}", err=True)
-        sys.exit(error.exit_code)
+        _fail(error, debug)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
@@ -79,4 +107,16 @@ def _main(argv: list[str] | None) -> None:
         sys.exit(INTERRUPTED_EXIT_CODE)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
+    except OSError as error:
+        _fail(FileSystemError.of(error), debug)
     sys.exit(0)
+
+
+def _fail(error: PosepipeError, debug: Debug) -> NoReturn:
+    """Print ``error`` as one line (a library's multi-line text joined with "; ")
+    and exit with its code; with --traceback or POSEPIPE_DEBUG=1 the traceback first."""
+    if debug.traceback:
+        traceback.print_exc()
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    click.echo(f"posepipe: error: {'; '.join(lines) or type(error).__name__}", err=True)
+    sys.exit(error.exit_code)

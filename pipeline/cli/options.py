@@ -154,3 +154,7 @@ def parse_formats(text: str) -> tuple[Format, ...]:
 
 out_option = click.option("--out", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True,
                           help="Artifacts root (OUT/<model>/manifest.json).")
+no_wait_option = click.option(
+    "--no-wait", is_flag=True,
+    help="When another posepipe command is writing the same folder, stop at once (exit 27) instead of waiting "
+         "for it to finish; the message says which process holds it.")

@@ -12,6 +12,7 @@ from posepipe.pipeline.cli.options import (
     data_option,
     epochs_option,
     model_argument,
+    no_wait_option,
     override_option,
     overrides,
     preset_option,
@@ -20,22 +21,43 @@ from posepipe.pipeline.cli.options import (
 )
 from posepipe.pipeline.training.distribute import StrategyKind
 
+SYNTH_MARKER = ".posepipe-synth"  # in a folder ``synth`` wrote: the files it wrote there
+
 
 @click.command()
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--train-images", type=click.IntRange(min=1), default=2400, show_default=True)
-@click.option("--val-images", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--train-images", type=click.IntRange(min=1), default=2400, show_default=True,
+              help="Images in the train split (what training and calibration draw from).")
+@click.option("--val-images", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Images in the val split (what validation scores on).")
 @seed_option
-def synth(out: Path, train_images: int, val_images: int, seed: int) -> None:
-    """Write the synthetic COCO-keypoints dataset to OUT (train and val splits)."""
+@click.option("--force", is_flag=True,
+              help="Write into OUT even when it holds files synth did not make; those files are kept, only the "
+                   "set's own names are replaced.")
+@no_wait_option
+def synth(out: Path, train_images: int, val_images: int, seed: int, force: bool, no_wait: bool) -> None:
+    """Write the synthetic COCO-keypoints dataset to OUT (train and val splits).
+
+    OUT may be new, empty, or a set synth wrote before (its .posepipe-synth file
+    lists what it wrote: those files are replaced, anything else in OUT stays). A
+    folder with other contents is refused unless --force."""
     from posepipe.calibration.synthetic import SynthConfig, generate
-    from posepipe.pipeline.engine.atomic import atomic_path
     from posepipe.pipeline.engine.console import Console
+    from posepipe.pipeline.engine.lock import writing
+    from posepipe.pipeline.engine.owned import filled, foreign
 
     console = Console()
     config = SynthConfig(seed=seed, train_images=train_images, val_images=val_images)
-    with atomic_path(out) as temp, console.progress("images", train_images + val_images) as advance:
-        generate(temp, config, advance)
+    with writing(out, "posepipe synth", not no_wait, console.step):
+        if out.exists() and not out.is_dir():
+            raise click.BadParameter(f"{out} is a file, not a folder", param_hint="OUT")
+        if foreign(out, SYNTH_MARKER) and not force:
+            raise click.BadParameter(f"{out} is not empty and was not made by posepipe synth (no {SYNTH_MARKER} "
+                                     "in it); choose a new or empty folder, or pass --force to write the set into "
+                                     "it (its other files are kept)", param_hint="OUT")
+        with filled(out, SYNTH_MARKER, "posepipe synth") as temp, \
+                console.progress("images", train_images + val_images) as advance:
+            generate(temp, config, advance)
     console.step(f"wrote {out}")
 
 

@@ -6,11 +6,15 @@ import click
 
 from posepipe.pipeline.cli.options import quiet_libraries
 
+# "based on": the published system each model follows, by name (ModelSpec.origin)
+COLUMNS = ("model", "input", "params", "GMAC", "keypoints", "outputs", "budgets (p50 ms)", "based on", "summary")
+
 
 @click.command("list")
 @click.option("--names", is_flag=True, help="Only the model names, one a line (for scripts and CI matrices).")
 def list_models(names: bool) -> None:
-    """Show the model zoo: input size, parameters, MACs, keypoints, outputs, budgets."""
+    """Show the model zoo: input size, parameters, MACs, keypoints, outputs, budgets
+    and the published system each model is based on."""
     quiet_libraries()
     from rich.table import Table
 
@@ -22,7 +26,7 @@ def list_models(names: bool) -> None:
         click.echo("\n".join(models.names()))
         return
     table = Table(title="posepipe model zoo (default config)")
-    for column in ("model", "input", "params", "GMAC", "keypoints", "outputs", "budgets (p50 ms)", "seed", "summary"):
+    for column in COLUMNS:
         table.add_column(column)
     for name in models.names():
         spec = models.get(name)
@@ -32,7 +36,7 @@ def list_models(names: bool) -> None:
         outputs = ", ".join(f"{o.name}/{o.stride or o.kind}" for o in spec.outputs_for(spec.default))
         keypoints = str(len(spec.keypoints))
         table.add_row(name, f"{h}x{w}", f"{cost.params / 1e6:.2f} M", f"{cost.gmacs:.3f}", keypoints, outputs, budgets,
-                      spec.seed, spec.summary)
+                      spec.origin, spec.summary)
     Console().out.print(table)
 
 

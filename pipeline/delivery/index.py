@@ -8,7 +8,6 @@ own digest; the folder's sha256 is the manifest's (pipeline/engine/hashing.py).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from posepipe.pipeline.engine.atomic import write_json
 from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
 from posepipe.pipeline.engine.versions import tool_versions
 from posepipe.pipeline.errors import IntegrityError, ManifestError
+from posepipe.pipeline.manifest import read_manifest
+from posepipe.validators.validate import Status
 
 INDEX = "index.json"
 SCHEMA = 1
@@ -30,7 +31,7 @@ def write_index(root: Path) -> dict[str, Any]:
         raise ManifestError(f"{root}: no <model>/manifest.json to index; run `make artifacts` first")
     models, artifacts = [], []
     for path in manifests:
-        manifest = json.loads(path.read_text())
+        manifest = read_manifest(path)
         model = manifest["model"]
         models.append({"model": model, "manifest": f"{model}/{path.name}", "passed": manifest.get("passed"),
                        "report": f"{model}/report.html" if (path.parent / "report.html").is_file() else None})
@@ -49,7 +50,7 @@ def _entry(folder: Path, model: str, artifact: dict[str, Any]) -> dict[str, Any]
     status = artifact["validation"]["status"]
     entry = {"model": model, "file": artifact["file"], "path": f"{model}/{artifact['file']}",
              "format": artifact["format"], "precision": artifact["precision"], "sha256": artifact["sha256"],
-             "bytes": artifact["bytes"], "passed": status == "passed", "status": status}
+             "bytes": artifact["bytes"], "passed": status == Status.PASSED, "status": status}
     if path.is_dir():
         entry["files"] = [{"path": p.relative_to(path).as_posix(), "bytes": size_bytes(p), "sha256": sha256_path(p)}
                           for p in sorted(path.rglob("*")) if p.is_file()]

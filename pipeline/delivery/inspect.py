@@ -10,7 +10,8 @@ from typing import Any
 from posepipe.converters import CONVERTERS
 from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
 from posepipe.pipeline.run.validate import artifact_format
-from posepipe.validators.coreml_eval.errors import UnreadableArtifactError
+from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
+from posepipe.validators.runners import NotExecutableError, runner_for
 
 
 def inspect_artifact(path: Path) -> dict[str, Any]:
@@ -20,9 +21,22 @@ def inspect_artifact(path: Path) -> dict[str, Any]:
         signature, embedded = converter.signature(path), converter.read_metadata(path)
     except Exception as error:  # each library raises its own parse errors
         raise UnreadableArtifactError(f"{path}: not a readable {fmt} file ({_first_line(error)})") from None
+    _require_loadable(path)
     return {"file": path.name, "format": str(fmt), "bytes": size_bytes(path), "sha256": sha256_path(path),
             "inputs": [t.to_json() for t in signature.inputs], "outputs": [t.to_json() for t in signature.outputs],
             "metadata": embedded.document, "fields": embedded.fields}
+
+
+def _require_loadable(path: Path) -> None:
+    """The signature and metadata come from the file's header (an .mlpackage's
+    spec): its runtime must load the whole file too, or an .mlpackage without its
+    weight.bin would inspect as fine. Loading is not running: an op the Core ML
+    reference evaluator lacks, or no runtime on this machine, is no error here."""
+    try:
+        with runner_for(path):
+            pass
+    except (UnsupportedOpError, NotExecutableError):
+        pass
 
 
 def render(info: dict[str, Any]) -> list[str]:

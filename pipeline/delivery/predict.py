@@ -17,7 +17,6 @@ reports exactly one person per image.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +33,12 @@ from posepipe.models.spec import Decoder, ModelSpec
 from posepipe.pipeline.engine.atomic import write_json
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.engine.hashing import sha256_path
+from posepipe.pipeline.engine.paths import require_folder
 from posepipe.pipeline.errors import ArtifactNotFoundError, IntegrityError, ManifestError, UnknownArtifactError
-from posepipe.pipeline.manifest import MANIFEST
+from posepipe.pipeline.manifest import MANIFEST, read_manifest
 from posepipe.pipeline.report.overlay import manifest_config
 from posepipe.validators.runners import Runner, runner_for
+from posepipe.validators.validate import Status
 
 SUFFIX = "_keypoints.json"  # OpenPose's own: <image stem>_keypoints.json
 
@@ -70,8 +71,10 @@ def predict(artifact: Path, images: list[Path], out: Path, console: Console) -> 
     through leaves ``out`` as it was, not with the first few images' files.
     """
     targets = output_paths(images, out)
+    require_folder(out, "--out")  # before any image is predicted
+    _require_readable(artifact)
     model = load_model(artifact)
-    if model.entry.get("validation", {}).get("status") == "failed":
+    if model.entry["validation"]["status"] == Status.FAILED:
         console.warn(f"{artifact.name} failed its checks in its run; its poses may be wrong")
     console.step(f"predict: {artifact.name} ({model.spec.name}, {model.spec.topology}) on {len(images)} image(s)")
     with runner_for(artifact) as runner:
@@ -142,17 +145,19 @@ def _require_artifact(artifact: Path) -> None:
         raise UnknownArtifactError(str(error)) from None
 
 
+def _require_readable(artifact: Path) -> None:
+    """A file its runtime cannot load (truncated, random bytes) is exit 18 first:
+    what it is matters before whether a manifest vouches for it."""
+    _require_artifact(artifact)
+    with runner_for(artifact):
+        pass
+
+
 def _read_manifest(path: Path, artifact: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ManifestError(f"{path}: no manifest beside {artifact.name}; predict reads the model and its config "
                             "from the manifest of the run that built the file")
-    try:
-        manifest = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ManifestError(f"{path}: not a readable manifest ({error})") from None
-    if not isinstance(manifest, dict) or "model" not in manifest or not isinstance(manifest.get("artifacts"), list):
-        raise ManifestError(f"{path}: not a posepipe run manifest (no model or artifacts)")
-    return manifest
+    return read_manifest(path)
 
 
 def _entry(manifest: dict[str, Any], path: Path, artifact: Path) -> dict[str, Any]:

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from posepipe.models.errors import FileSystemError
 from posepipe.models.formats import Format, Precision
+from posepipe.pipeline.delivery.entries import check_index
 from posepipe.pipeline.delivery.index import INDEX
 from posepipe.pipeline.engine.atomic import TEMP_PREFIX, replace
 from posepipe.pipeline.engine.console import Console
@@ -125,20 +127,28 @@ def _fetch(source: Source, relative: str, target: Path, expected: dict[str, Any]
     stops here, before the artifact is assembled."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
-    with source.open(relative) as stream, target.open("wb") as out:
+    with source.open(relative) as stream:
         try:
-            while chunk := stream.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        except OSError as error:  # a dropped connection, a timeout, a full disk
-            raise SourceError(f"{relative}: transfer failed ({error})") from None
+            with target.open("wb") as out:
+                while chunk := _read(stream, relative):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except OSError as error:  # the destination's: a full disk, no permission (closing flushes too)
+            raise FileSystemError.of(error, target) from None
     if expected.get("bytes") is not None and size != expected["bytes"]:
         raise IntegrityError(f"{relative}: {size} bytes, the index lists {expected['bytes']}; the file was changed "
                              "on the host or truncated")
     if expected.get("sha256") and digest.hexdigest() != expected["sha256"]:
         raise IntegrityError(f"{relative}: sha256 {digest.hexdigest()} != {expected['sha256']} listed in the index; "
                              "the file was changed on the host")
+
+
+def _read(stream: BinaryIO, relative: str) -> bytes:
+    try:
+        return stream.read(CHUNK)
+    except OSError as error:  # the source's: a dropped connection, a timeout
+        raise SourceError(f"{relative}: transfer failed ({error})") from None
 
 
 class Source:
@@ -151,11 +161,11 @@ class Source:
         try:
             with self.open(INDEX) as stream:
                 document = json.loads(stream.read())
-        except ValueError as error:
+        except ValueError as error:  # UnicodeDecodeError too
             raise SourceError(f"{self.base}: {INDEX} is not valid JSON ({error})") from None
-        if not isinstance(document, dict) or not isinstance(document.get("artifacts"), list):
-            raise SourceError(f"{self.base}: {INDEX} has no list of artifacts")
-        return document
+        except RecursionError:
+            raise SourceError(f"{self.base}: {INDEX} is nested too deeply to be an index") from None
+        return check_index(document, self.base)
 
     @contextmanager
     def open(self, relative: str) -> Iterator[BinaryIO]:

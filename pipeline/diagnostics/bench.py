@@ -7,7 +7,6 @@ gives the model (for its budgets), the MACs and the input signature.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from posepipe import models
 from posepipe.models.formats import Format, Precision
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.errors import ManifestError
+from posepipe.pipeline.manifest import read_manifest
 from posepipe.pipeline.run.latency import LatencyOptions, artifact_latency, breaches, plan
 from posepipe.validators.perf.macs import ModelCost
 from posepipe.validators.perf.profile import excess
@@ -29,11 +29,11 @@ def bench(items: tuple[str, ...], out: Path, options: LatencyOptions, console: C
     profiles: dict[str, Any] = {}
     decoders: dict[str, Any] = {}
     for manifest_path, files in _artifacts(items, out):
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_manifest(manifest_path)
         if manifest["reference"].get("decoder"):
             decoders[manifest["model"]] = manifest["reference"]["decoder"]
         latency = plan(models.get(manifest["model"]), options)
-        cost = ModelCost(**manifest["model_stats"])
+        cost = ModelCost(manifest["model_stats"]["macs"], manifest["model_stats"]["params"])
         for entry in files:
             console.step(f"bench: {entry['file']}")
             shape = tuple(entry["inputs"][0]["shape"])
@@ -56,7 +56,7 @@ def _artifacts(items: tuple[str, ...], out: Path) -> list[tuple[Path, list[dict[
         path = Path(item)
         if path.exists() and _is_artifact(path):
             manifest = path.parent / "manifest.json"
-            entries = [e for e in _entries(manifest) if e["file"] == path.name]
+            entries = [e for e in _entries(manifest) if e["file"] == path.name and "bytes" in e]
             if not entries:
                 raise ManifestError(f"{manifest}: does not list {path.name}; bench reads a file's model, MACs and "
                                     "input from its run's manifest")
@@ -76,9 +76,7 @@ def _is_artifact(path: Path) -> bool:
 
 
 def _entries(manifest: Path) -> list[dict[str, Any]]:
-    if not manifest.is_file():
-        raise ManifestError(f"{manifest}: no manifest; run `posepipe run MODEL` first")
-    return json.loads(manifest.read_text())["artifacts"]
+    return read_manifest(manifest)["artifacts"]
 
 
 def _rows(manifest: dict[str, Any], entry: dict[str, Any], block: dict[str, Any]) -> list[dict[str, Any]]:

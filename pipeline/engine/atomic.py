@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from posepipe.models.errors import FileSystemError
+
 TEMP_PREFIX = ".tmp-"
 
 
@@ -45,9 +47,20 @@ def replace(source: Path, final: Path) -> None:
         os.replace(source, final)
 
 
+def staging(folder: Path) -> Path:
+    """A new empty folder under a temporary name inside ``folder``: where a file is
+    built and checked before it may take its final name beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=folder))
+
+
 def write_json(final: Path, document: Any) -> None:
+    text = json.dumps(document, indent=2, default=str) + "\n"
     with atomic_path(final) as temp:
-        temp.write_text(json.dumps(document, indent=2, default=str) + "\n")
+        try:
+            temp.write_text(text)
+        except OSError as error:  # a full disk names no file: this names the one that was not written
+            raise FileSystemError.of(error, final) from None
 
 
 def remove(path: Path) -> None:
@@ -63,7 +76,12 @@ def _remove(path: Path) -> None:
 
 
 def clean_temporaries(folder: Path) -> None:
-    """Remove what a killed run left under temporary names."""
+    """Remove what a killed run left under temporary names. Best effort: a worker
+    of a killed run may still be dying and writing into its folder; what is left
+    is a temporary, which nothing reads and the next clean-up takes."""
     if folder.is_dir():
         for leftover in folder.glob(f"{TEMP_PREFIX}*"):
-            _remove(leftover)
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)

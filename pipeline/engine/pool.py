@@ -8,7 +8,8 @@ converters are not thread-safe and hold the GIL for long stretches); each worker
 loads the checkpoint, the calibration set and the reference once. Workers print
 nothing to the terminal: their messages come back with their results and are
 printed by the parent, in one piece per artifact. Latency is not measured here:
-timings taken while other conversions share the cores would be wrong.
+timings taken while other conversions share the cores would be wrong. Workers
+write only into their staging folders: the parent publishes what passed.
 """
 
 from __future__ import annotations
@@ -21,39 +22,43 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from posepipe.converters import ConversionRequest
+from posepipe.pipeline.engine.atomic import remove, staging
 from posepipe.pipeline.engine.console import Console, RecordingConsole
 from posepipe.pipeline.errors import WorkerDiedError
 from posepipe.pipeline.manifest import artifact_entry, quantization_entry
 from posepipe.pipeline.run.convert import Built
-from posepipe.pipeline.run.matrix import Target
+from posepipe.pipeline.run.matrix import MatrixCell
 from posepipe.pipeline.run.produce import Outcome, Stage, produce, recipe_path, sensitivity_path
+from posepipe.validators.validate import Status
 
 
 @dataclass(frozen=True)
 class Job:
-    target: Target
+    cell: MatrixCell
     name: str  # the artifact's file name
     key: str
 
 
 @dataclass(frozen=True)
 class Done:
-    """A finished artifact stage: its manifest entry and the files it made."""
+    """A finished artifact stage: its manifest entry and the files it made, still
+    under their staging folder (pipeline/run/publish.py moves them into place)."""
 
     job: Job
     entry: dict[str, Any]
-    files: tuple[Path, ...]
+    files: tuple[Path, ...]  # in ``staging``, under their final names
     seconds: float
+    staging: Path
     messages: tuple[tuple[str, str], ...] = ()  # (kind, text) a worker said, for the parent to print
 
     @property
     def passed(self) -> bool:
-        return self.entry["validation"]["status"] != "failed"
+        return self.entry["validation"]["status"] != Status.FAILED
 
 
 @dataclass(frozen=True)
@@ -62,13 +67,22 @@ class Workspace:
 
     model: Any
     stage: Stage
-    make_request: Callable[[Target], ConversionRequest]
+    make_request: Callable[[MatrixCell], ConversionRequest]
 
 
 def build_one(job: Job, workspace: Workspace, console: Console) -> Done:
+    """Convert and validate under a staging folder of the output folder (same file
+    system: publishing is a rename), with the file's final name, so its bytes and
+    digest are the ones it will have; the folder itself is not touched."""
     start = time.perf_counter()
-    outcome = produce(workspace.make_request(job.target), job.target.format, workspace.stage, console)
-    return Done(job, entry_of(outcome), files_of(outcome), time.perf_counter() - start)
+    request = workspace.make_request(job.cell)
+    folder = staging(workspace.stage.out)
+    try:
+        outcome = produce(request, job.cell.format, replace(workspace.stage, out=folder), console)
+    except BaseException:
+        remove(folder)
+        raise
+    return Done(job, entry_of(outcome), files_of(outcome), time.perf_counter() - start, folder)
 
 
 def entry_of(outcome: Outcome) -> dict[str, Any]:
@@ -153,8 +167,7 @@ def _start_worker(setup: Callable[[], Workspace], logs: Path) -> None:
 def _work(job: Job) -> Done:
     assert _WORKSPACE is not None, "the pool's initializer loads the workspace"
     console = RecordingConsole()
-    done = build_one(job, _WORKSPACE, console)
-    return Done(done.job, done.entry, done.files, done.seconds, tuple(console.messages))
+    return replace(build_one(job, _WORKSPACE, console), messages=tuple(console.messages))
 
 
 def _die_with_parent() -> None:

@@ -1,13 +1,32 @@
-"""The manifest: ``artifacts/<model>/manifest.json``, what a run made and proved."""
+"""The manifest: ``artifacts/<model>/manifest.json``, what a run made and proved.
+
+Built from typed records (records.py: one artifact; document.py: the whole
+document), published as a JSON Schema (schema.json, package data) and read back
+only through :func:`read_manifest`, which checks it against that schema.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from posepipe.models.formats import Precision
 from posepipe.pipeline.engine.atomic import write_json
+from posepipe.pipeline.manifest.document import Manifest
+from posepipe.pipeline.manifest.read import read_manifest, schema
+from posepipe.pipeline.manifest.records import (
+    ArtifactRecord,
+    BuiltFile,
+    Checked,
+    NotBuilt,
+    NotExecuted,
+    NotValidated,
+    OutputCheck,
+    QuantizationRecord,
+    Validation,
+)
+from posepipe.pipeline.manifest.values import finite
 from posepipe.pipeline.run.convert import Built, Failed
 from posepipe.pipeline.run.produce import Outcome, recipe_path
 from posepipe.validators.accuracy.task import TaskMetric
@@ -15,84 +34,71 @@ from posepipe.validators.validate import Status, ValidationResult
 
 MANIFEST = "manifest.json"  # in each model's artifacts folder
 
-SCHEMA = 1
+SCHEMA = 1  # schema.json's "schema" const: bumped when a key is removed or changes meaning
+
+__all__ = [
+    "MANIFEST", "SCHEMA", "ArtifactRecord", "Manifest", "agreement_cell", "artifact_entry", "artifact_record",
+    "finite", "passed", "quantization_entry", "read_manifest", "schema", "score_cell", "task_metric",
+    "validation_entry", "validation_record", "write_manifest",
+]
+
+
+def artifact_record(artifact: Built | Failed, result: ValidationResult | None) -> ArtifactRecord:
+    if isinstance(artifact, Failed):
+        return ArtifactRecord(artifact.path.name, artifact.format, artifact.precision,
+                              NotBuilt((f"conversion failed: {artifact.error}",)), checker=artifact.checker)
+    built = BuiltFile(artifact.bytes, artifact.sha256, artifact.signature.inputs, artifact.signature.outputs)
+    validation = validation_record(result) if result else NotValidated()
+    return ArtifactRecord(artifact.path.name, artifact.format, artifact.precision, validation, built,
+                          checker=artifact.checker)
 
 
 def artifact_entry(artifact: Built | Failed, result: ValidationResult | None) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "file": artifact.path.name,
-        "format": str(artifact.format),
-        "precision": str(artifact.precision),
-    }
-    if isinstance(artifact, Failed):
-        entry["validation"] = {"status": str(Status.FAILED), "failures": [f"conversion failed: {artifact.error}"]}
-        return entry
-    entry |= {
-        "bytes": artifact.bytes,
-        "sha256": artifact.sha256,
-        "inputs": [t.to_json() for t in artifact.signature.inputs],
-        "outputs": [t.to_json() for t in artifact.signature.outputs],
-    }
-    entry["validation"] = validation_entry(result) if result else {"status": "not-validated"}
-    return entry
+    return artifact_record(artifact, result).to_json()
 
 
-def quantization_entry(outcome: Outcome, fp32_bytes: int | None) -> dict[str, Any]:
+def quantization_record(outcome: Outcome, fp32_bytes: int | None) -> QuantizationRecord | None:
     """What a quantized file is and how it was made: the recipe (saved beside it),
     its calibration set, what stayed float, its size against the fp32 file."""
     artifact = outcome.artifact
     if artifact.precision is Precision.FP32 or isinstance(artifact, Failed):
-        return {}
-    entry: dict[str, Any] = {
-        "precision": str(artifact.precision),
-        "recipe": recipe_path(artifact.path).name,
-        "calibration": outcome.recipe.get("calibration"),
-        "method": {k: v for k, v in outcome.recipe.items() if k not in ("format", "precision", "calibration")},
-        "keep_float": list(outcome.keep_float),
-        "size_ratio": artifact.bytes / fp32_bytes if fp32_bytes else None,
-        "sensitivity": outcome.sensitivity.name if outcome.sensitivity else None,
-        "sensitive_layers": list(outcome.sensitive_layers),
-    }
-    return {"quantization": entry}
+        return None
+    return QuantizationRecord(
+        precision=artifact.precision,
+        recipe=recipe_path(artifact.path).name,
+        calibration=outcome.recipe.get("calibration"),
+        method={k: v for k, v in outcome.recipe.items() if k not in ("format", "precision", "calibration")},
+        keep_float=tuple(outcome.keep_float),
+        size_ratio=artifact.bytes / fp32_bytes if fp32_bytes else None,
+        sensitivity=outcome.sensitivity.name if outcome.sensitivity else None,
+        sensitive_layers=tuple(outcome.sensitive_layers),
+    )
+
+
+def quantization_entry(outcome: Outcome, fp32_bytes: int | None) -> dict[str, Any]:
+    """``{"quantization": ...}`` to merge into a quantized file's entry; ``{}`` for the others."""
+    record = quantization_record(outcome, fp32_bytes)
+    return {} if record is None else {"quantization": record.to_json()}
+
+
+def validation_record(result: ValidationResult) -> Validation:
+    if result.status is Status.NOT_EXECUTED:
+        return NotExecuted(result.runtime, result.reason)
+    return Checked(result.status, result.runtime, result.samples, tuple(OutputCheck.of(c) for c in result.outputs),
+                   result.task, result.mean_inference_ms, tuple(result.failures))
 
 
 def validation_entry(result: ValidationResult) -> dict[str, Any]:
-    entry: dict[str, Any] = {"status": str(result.status), "runtime": result.runtime}
-    if result.status is Status.NOT_EXECUTED:
-        entry["reason"] = result.reason
-        return entry
-    entry |= {
-        "samples": result.samples,
-        "outputs": [
-            {"name": c.name, "shape": list(c.shape), "max_abs": c.max_abs, "mean_abs": c.mean_abs,
-             "cosine": c.cosine, "worst_sample": c.worst_sample, "snr_db": c.snr_db, "passed": c.passed}
-            for c in result.outputs
-        ],
-        "task": result.task.to_json() if result.task else None,
-        "mean_inference_ms": result.mean_inference_ms,
-        "failures": list(result.failures),
-    }
-    return entry
+    return validation_record(result).to_json()
 
 
-def passed(entries: list[dict[str, Any]]) -> bool:
+def passed(artifacts: Iterable[ArtifactRecord]) -> bool:
     """True when no check failed; not-executed artifacts neither pass nor fail."""
-    return all(e["validation"]["status"] in ("passed", "not-executed") for e in entries)
+    return all(a.status in (Status.PASSED, Status.NOT_EXECUTED) for a in artifacts)
 
 
 def write_manifest(path: Path, document: dict[str, Any]) -> None:
     write_json(path, finite(document))
-
-
-def finite(value: Any) -> Any:
-    """JSON has no infinity or NaN: write them as strings a reader can parse back."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
 
 
 def task_metric(manifest: dict[str, Any]) -> TaskMetric:

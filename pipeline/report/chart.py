@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from posepipe.validators.accuracy.task import TaskMetric
+from posepipe.validators.validate import Status
 
 WIDTH, HEIGHT, PAD = 440, 280, 48
 FORMAT_COLOURS = {"tflite": "#1f77b4", "onnx": "#ff7f0e", "coreml": "#2ca02c", "coreml-nn": "#9467bd"}
@@ -36,7 +37,7 @@ def points(manifest: dict[str, Any], latency_of: Any) -> list[Point]:
         latency = latency_of(entry)
         found.append(Point(entry["precision"], entry["format"], entry["bytes"] / 1e6,
                            latency[0] if latency else None, task.get(task.get("metric", "pck")),
-                           entry["validation"]["status"] == "passed"))
+                           entry["validation"]["status"] == Status.PASSED))
     return found
 
 

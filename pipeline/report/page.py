@@ -10,17 +10,16 @@ without latency blocks (or from before they existed) still renders.
 
 from __future__ import annotations
 
-import json
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from posepipe.pipeline.engine.atomic import atomic_path
 from posepipe.pipeline.engine.console import Console
-from posepipe.pipeline.manifest import agreement_cell, score_cell, task_metric
+from posepipe.pipeline.manifest import agreement_cell, read_manifest, score_cell, task_metric
 from posepipe.pipeline.report.chart import chart, points
 from posepipe.pipeline.report.overlay import Overlays, overlays
-from posepipe.validators.validate import Reference
+from posepipe.validators.validate import Reference, Status
 
 REPORT = "report.html"
 PREFERRED_TARGET = "host-cpu-1t"
@@ -47,11 +46,7 @@ svg text{font-size:11px;fill:#333}svg .axis{stroke:#333}svg .reference{stroke:#2
 
 def write_report(manifest_path: Path, console: Console, samples: int = 3,
                  reference: Reference | None = None) -> Path:
-    from posepipe.pipeline.errors import ManifestError
-
-    if not manifest_path.is_file():
-        raise ManifestError(f"{manifest_path}: no manifest; run `posepipe run MODEL` first")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(manifest_path)
     drawn = overlays(manifest, manifest_path.parent, samples, console, reference)
     final = manifest_path.parent / REPORT
     with atomic_path(final) as temp:
@@ -61,7 +56,7 @@ def write_report(manifest_path: Path, console: Console, samples: int = 3,
 
 def render(manifest: dict[str, Any], drawn: Overlays) -> str:
     model = escape(manifest["model"])
-    status = "passed" if manifest.get("passed") else "failed"
+    status = Status.PASSED if manifest.get("passed") else Status.FAILED
     target = _chart_target(manifest)
     latency_label = f"ms on {target}" if target else "mean ms, validation on this host"
     body = [

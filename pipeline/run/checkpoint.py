@@ -1,5 +1,6 @@
-"""The checkpoint stage: load the user's checkpoint (Keras safe mode) and prove it
-is the architecture asked for, or train the default schedule once and reuse it."""
+"""The checkpoint stage: load the user's checkpoint (.keras, .h5 or SavedModel:
+checkpoint_formats.py; nothing in it is run) and prove it is the architecture asked
+for, or train the default schedule once and reuse it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.engine.hashing import key, sha256_path
 from posepipe.pipeline.engine.keys import TRAINING_SOURCES, code_key
 from posepipe.pipeline.engine.versions import tool_versions
-from posepipe.pipeline.errors import CheckpointError, CheckpointMismatchError
+from posepipe.pipeline.errors import CheckpointError
+from posepipe.pipeline.run.checkpoint_formats import CheckpointFormat, read_checkpoint
 from posepipe.pipeline.run.data import Data
 from posepipe.pipeline.training.distribute import Distribution
 from posepipe.validators.accuracy.task import TaskMetric
@@ -37,10 +39,12 @@ class Checkpoint:
     trained_here: bool
     record: Path | None
     weights_sha256: str = ""  # see weights_sha256(): what artifacts are keyed and labelled by
+    format: CheckpointFormat = CheckpointFormat.KERAS  # the container: the weights digest is the same in any
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "sha256": self.sha256, "weights_sha256": self.weights_sha256,
-                "trained_here": self.trained_here, "record": str(self.record) if self.record else None}
+                "trained_here": self.trained_here, "record": str(self.record) if self.record else None,
+                "format": str(self.format)}
 
 
 def weights_sha256(model: Any) -> str:
@@ -61,39 +65,9 @@ def weights_sha256(model: Any) -> str:
 
 
 def load_checkpoint(path: Path, spec: ModelSpec, config: Any) -> Any:
-    """The Keras model in ``path``, checked against what ``spec`` builds from ``config``."""
-    import keras
-
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        model = keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # Keras raises ValueError, OSError, zipfile errors...
-        raise CheckpointError(f"{path}: not a readable Keras checkpoint ({_first_line(error)})") from None
-    check_architecture(path, model, spec, config)
-    return model
-
-
-def check_architecture(path: Path, model: Any, spec: ModelSpec, config: Any) -> None:
-    expected = spec.build(config)
-    got_input, want_input = tuple(model.input_shape[1:]), tuple(expected.input_shape[1:])
-    if got_input != want_input:
-        raise CheckpointMismatchError(
-            f"{path}: input {_shape(got_input)}, but {spec.name} with this config takes {_shape(want_input)}"
-        )
-    outputs = sorted(model.output) if isinstance(model.output, dict) else ["<unnamed>"]
-    names = sorted(o.name for o in spec.outputs_for(config))
-    if outputs != names:
-        raise CheckpointMismatchError(f"{path}: outputs {outputs}, but {spec.name} has {names}")
-    got = [tuple(w.shape) for w in model.weights]
-    want = [tuple(w.shape) for w in expected.weights]
-    if len(got) != len(want):
-        raise CheckpointMismatchError(
-            f"{path}: {len(got)} weight tensors, but {spec.name} with this config has {len(want)}"
-        )
-    for weight, (g, w) in zip(expected.weights, zip(got, want, strict=True), strict=True):
-        if g != w:
-            raise CheckpointMismatchError(f"{path}: weight {weight.path} has shape {g}, {spec.name} expects {w}")
+    """The Keras model in ``path`` (a .keras or .h5 file or a SavedModel folder:
+    checkpoint_formats.py), checked against what ``spec`` builds from ``config``."""
+    return read_checkpoint(path, spec, config).model
 
 
 def trained_checkpoint(spec: ModelSpec, config: Any, schedule: TrainSchedule, data: Data,
@@ -138,8 +112,11 @@ def train_into(folder: Path, spec: ModelSpec, config: Any, schedule: TrainSchedu
                  + (f", resuming after epoch {resume.epoch}" if resume else "")
                  + (f" ({strategy.kind}, {strategy.replicas} replicas)" if strategy.replicas > 1 else ""))
     size = config.input_size
-    train = load_samples(CocoKeypoints.load(data.root, "train", k), spec.topology, size, schedule.train_images)
-    val = load_samples(CocoKeypoints.load(data.root, "val", k), spec.topology, size, schedule.val_images)
+    splits = [CocoKeypoints.load(data.root, split, k) for split in ("train", "val")]
+    for note in filter(None, (split.skipped_note() for split in splits)):
+        console.note(note)
+    train = load_samples(splits[0], spec.topology, size, schedule.train_images)
+    val = load_samples(splits[1], spec.topology, size, schedule.val_images)
     store = EpochStore(partial, RECORD_FILE, {"key": run_key})
     _prepare_partial(store, folder, resume)
     model, record = train_model(spec, config, schedule, train, val, console, seed, store, resume, strategy)
@@ -193,12 +170,3 @@ def _prepare_partial(store: EpochStore, folder: Path, resume: Resume | None) -> 
     for path in sorted(kept - set((partial / EPOCHS_DIR).iterdir())):
         shutil.copy2(folder / EPOCHS_DIR / path.name, path)
     store.write_record(resume.record if resume else [])
-
-
-def _shape(shape: tuple) -> str:
-    return "x".join(str(d) for d in shape)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

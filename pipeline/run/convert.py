@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posepipe.converters import CONVERTERS, ConversionError, ConversionRequest, Signature
+from posepipe.converters.checks import Check, check
 from posepipe.converters.metadata import ArtifactMetadata
 from posepipe.models.formats import Format, Precision
 from posepipe.pipeline.engine.atomic import atomic_path, remove
@@ -22,6 +23,7 @@ class Built:
     bytes: int
     sha256: str
     signature: Signature
+    checker: Check | None = None  # its format's own validity check (converters/checks.py), passed
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Failed:
     format: Format
     precision: Precision
     error: str
+    checker: Check | None = None  # set when the file was made and its format's checker refused it
 
 
 def artifact_path(out: Path, model: str, fmt: Format, precision: Precision) -> Path:
@@ -38,11 +41,15 @@ def artifact_path(out: Path, model: str, fmt: Format, precision: Precision) -> P
 
 def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path,
           metadata: ArtifactMetadata | None = None) -> Built | Failed:
-    """Convert, or record why not; a failed conversion leaves no file behind,
-    not even the one an earlier run made. The converter's own output goes to
+    """Convert into ``out`` (a run's staging folder: pipeline/run/publish.py), or
+    record why not; a failed conversion leaves no file there. A file-system error
+    (a full disk) is no property of the artifact: it stops the run, whose folder
+    stays as it was. The converter's own output goes to
     ``logs/<artifact>.log``. ``metadata`` is embedded before the file takes its
-    name, so the digest is of the file as shipped."""
+    name, so the digest is of the file as shipped; and the file takes its name
+    only once its format's own checker accepts it."""
     converter = CONVERTERS[fmt]
+    checked: Check | None = None
     final = artifact_path(out, request.spec.name, fmt, request.precision)
     log = logs / f"{final.name}.log"
     log.unlink(missing_ok=True)
@@ -53,10 +60,16 @@ def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path,
             converter.convert(request, temp)
             if metadata is not None:
                 converter.embed(temp, metadata.for_artifact(fmt, request.precision, converter.signature(temp)))
+            checked = check(converter, temp)
+            if not checked.passed:
+                raise ConversionError(checked.failure)
     except ConversionError as error:
         remove(final)
-        return Failed(final, fmt, request.precision, str(error))
+        return Failed(final, fmt, request.precision, str(error), checked)
     except Exception as error:  # a converter library's own crash is this artifact's failure
+        if isinstance(error, OSError) and error.errno is not None:
+            raise  # the system's: a full disk, an unwritable folder
         remove(final)
         return Failed(final, fmt, request.precision, f"{fmt}: {type(error).__name__}: {error}".splitlines()[0])
-    return Built(final, fmt, request.precision, size_bytes(final), sha256_path(final), converter.signature(final))
+    return Built(final, fmt, request.precision, size_bytes(final), sha256_path(final), converter.signature(final),
+                 checked)

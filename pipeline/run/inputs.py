@@ -26,7 +26,7 @@ from posepipe.pipeline.run.checkpoint import Checkpoint, load_checkpoint
 from posepipe.pipeline.run.data import Data
 from posepipe.pipeline.run.describe import model_metadata
 from posepipe.pipeline.run.latency import LatencyOptions
-from posepipe.pipeline.run.matrix import Target
+from posepipe.pipeline.run.matrix import MatrixCell
 from posepipe.pipeline.run.produce import Stage
 from posepipe.pipeline.run.reference import val_reference
 from posepipe.validators.validate import Reference
@@ -93,8 +93,8 @@ class Inputs:
         return key("reference", self.checkpoint.weights_sha256, self.data.fingerprint, self.val_samples,
                    self.decoder, code_key(self.spec, *REFERENCE_SOURCES), tool_versions())
 
-    def artifact_key(self, target: Target) -> str:
-        s, fmt, precision = self.settings, target.format, target.precision
+    def artifact_key(self, cell: MatrixCell) -> str:
+        s, fmt, precision = self.settings, cell.format, cell.precision
         calibration = _calibration_json(self.calibration) if precision.calibrated else None
         return key("artifact", self.spec.name, asdict(self.config), str(fmt), str(precision),
                    s.recipe.for_artifact(fmt, precision), list(s.recipe.keep_float), s.auto_mixed_precision,
@@ -106,9 +106,9 @@ class Inputs:
         stage = Stage(self.out, s.cache / "logs" / self.spec.name, self.reference, s.threads, s.auto_mixed_precision,
                       _calibration_json(self.calibration), self.metadata)
 
-        def request(target: Target) -> ConversionRequest:
-            calibration = self.calibration if target.precision.calibrated else None
-            return ConversionRequest(self.model, self.spec, self.config.input_size, target.precision, calibration,
+        def request(cell: MatrixCell) -> ConversionRequest:
+            calibration = self.calibration if cell.precision.calibrated else None
+            return ConversionRequest(self.model, self.spec, self.config.input_size, cell.precision, calibration,
                                      s.recipe)
 
         return Workspace(self.model, stage, request)

@@ -13,20 +13,23 @@ from posepipe.models.formats import Format, Precision
 
 
 @dataclass(frozen=True)
-class Target:
+class MatrixCell:
+    """One artifact a run builds: a format at a precision (one cell of the build
+    matrix). Not a latency target: those are devices (validators/perf/targets.py)."""
+
     format: Format
     precision: Precision
 
 
-def targets(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | None = None,
-            disabled: Mapping[Precision, str] | None = None) -> tuple[Target, ...]:
+def cells(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | None = None,
+          disabled: Mapping[Precision, str] | None = None) -> tuple[MatrixCell, ...]:
     chosen = []
     for fmt in formats:
         offered = CONVERTERS[fmt].defaults if precisions is None else precisions
-        chosen += [Target(fmt, p) for p in CONVERTERS[fmt].precisions if p in offered]
+        chosen += [MatrixCell(fmt, p) for p in CONVERTERS[fmt].precisions if p in offered]
     if precisions is None:
-        return tuple(t for t in chosen if t.precision not in (disabled or {}))
-    unbuilt = [str(p) for p in precisions if not any(t.precision is p for t in chosen)]
+        return tuple(c for c in chosen if c.precision not in (disabled or {}))
+    unbuilt = [str(p) for p in precisions if not any(c.precision is p for c in chosen)]
     if unbuilt:
         raise ConfigError(f"--precisions: no chosen format builds {', '.join(unbuilt)} "
                           f"(formats: {', '.join(map(str, formats))})")
@@ -34,10 +37,10 @@ def targets(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | Non
 
 
 def left_out(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | None,
-             disabled: Mapping[Precision, str]) -> tuple[tuple[Target, str], ...]:
-    """The default targets a model's ``disabled`` precisions removed, with the reasons;
+             disabled: Mapping[Precision, str]) -> tuple[tuple[MatrixCell, str], ...]:
+    """The default cells a model's ``disabled`` precisions removed, with the reasons;
     none when the user named the precisions."""
     if precisions is not None:
         return ()
-    return tuple((Target(fmt, p), disabled[p]) for fmt in formats for p in CONVERTERS[fmt].precisions
+    return tuple((MatrixCell(fmt, p), disabled[p]) for fmt in formats for p in CONVERTERS[fmt].precisions
                  if p in CONVERTERS[fmt].defaults and p in disabled)

@@ -18,21 +18,32 @@ from pathlib import Path
 from typing import Any
 
 from posepipe import models
-from posepipe.calibration.preprocess import PADDING
 from posepipe.converters import CONVERTERS
 from posepipe.converters.recipe import Recipe
 from posepipe.models.errors import ConfigError
 from posepipe.models.formats import Format, Precision
-from posepipe.models.spec import ModelSpec, Topology
+from posepipe.models.spec import ModelSpec
 from posepipe.pipeline.engine.atomic import clean_temporaries, remove
 from posepipe.pipeline.engine.console import Console, replay
 from posepipe.pipeline.engine.hashing import key, sha256_path
 from posepipe.pipeline.engine.keys import LATENCY_SOURCES, REPORT_SOURCES, sources
-from posepipe.pipeline.engine.pool import Job, build_all, describe
+from posepipe.pipeline.engine.pool import Done, Job, build_all, describe
 from posepipe.pipeline.engine.records import StageCache
 from posepipe.pipeline.engine.versions import tool_versions
-from posepipe.pipeline.errors import WorkerDiedError
-from posepipe.pipeline.manifest import MANIFEST, SCHEMA, finite, passed, write_manifest
+from posepipe.pipeline.errors import ManifestError
+from posepipe.pipeline.manifest import MANIFEST, SCHEMA, finite, passed, read_manifest, write_manifest
+from posepipe.pipeline.manifest.document import (
+    CheckpointRecord,
+    DataRecord,
+    Disabled,
+    InputRecord,
+    KeypointsRecord,
+    LatencyPlanRecord,
+    Manifest,
+    ModelOutput,
+    ReferenceRecord,
+)
+from posepipe.pipeline.manifest.records import ArtifactRecord
 from posepipe.pipeline.report.page import REPORT, write_report
 from posepipe.pipeline.run.checkpoint import (
     RECORD_FILE,
@@ -41,11 +52,13 @@ from posepipe.pipeline.run.checkpoint import (
     trained_checkpoint,
     weights_sha256,
 )
+from posepipe.pipeline.run.checkpoint_formats import read_checkpoint
 from posepipe.pipeline.run.convert import artifact_path
 from posepipe.pipeline.run.data import Data, resolve_data, synth_config
 from posepipe.pipeline.run.inputs import Inputs, RunSettings, worker_workspace
 from posepipe.pipeline.run.latency import LatencyPlan, artifact_latency, breaches, plan, reference_latency
-from posepipe.pipeline.run.matrix import Target, left_out, targets
+from posepipe.pipeline.run.matrix import MatrixCell, cells, left_out
+from posepipe.pipeline.run.publish import keep_verified, publish
 from posepipe.validators.accuracy.task import TaskMetric
 from posepipe.validators.perf.latency import decoder_timing
 from posepipe.validators.perf.macs import ModelCost, count
@@ -67,7 +80,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     schedule = spec.schedule_for(settings.preset)
     if settings.epochs is not None:
         schedule = schedule.with_epochs(settings.epochs)
-    chosen = targets(settings.formats, settings.precisions, spec.disabled)  # a bad choice fails before any work
+    chosen = cells(settings.formats, settings.precisions, spec.disabled)  # a bad choice fails before any work
     disabled = _left_out(settings, spec, console)
     latency = plan(spec, settings.latency)
     out = settings.out / spec.name
@@ -83,33 +96,22 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     entries = _artifacts(inputs, chosen, stages, console)
     cost = count(model)
     reference_timing = _latency(entries, inputs, cost, latency, stages, console)
-    document = {
-        "schema": SCHEMA,
-        "model": spec.name,
-        "version": spec.version,
-        "license": spec.license,
-        "preset": settings.preset,
-        "config": asdict(config),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "checkpoint": checkpoint.to_json(),
-        "input": {**asdict(spec.input), "size": list(config.input_size),
-                  "crop_padding": PADDING if spec.topology is Topology.TOP_DOWN else None},
-        "outputs": [{"name": o.name, "kind": str(o.kind), "stride": o.stride} for o in spec.outputs_for(config)],
-        "keypoints": {"names": list(spec.keypoints.names), "skeleton": [list(e) for e in spec.keypoints.skeleton]},
-        "decoder": inputs.decoder,
-        "data": {"root": str(data.root), "synthetic": data.synthetic, "val_split": reference["split"],
-                 "val_samples": reference["samples"]},
-        "reference": {"runtime": "keras", "metric": reference["metric"], reference["metric"]: reference["score"],
-                      "latency": reference_timing, "decoder": reference.get("decoder")},
-        "model_stats": cost.to_json(),
-        "latency": latency.to_json(),
-        "passed": passed(entries) and not (latency.enforce and breaches(entries)),
-        "artifacts": entries,
-        "disabled": disabled,
-        "reproducible": {str(t.format): CONVERTERS[t.format].deterministic for t in chosen},
-        "tools": tool_versions(),
-    }
-    document = _manifest(out / MANIFEST, document, console)
+    artifacts = tuple(ArtifactRecord.from_json(e) for e in entries)
+    manifest = Manifest(
+        schema=SCHEMA, model=spec.name, version=spec.version, license=spec.license, preset=settings.preset,
+        config=asdict(config), created=datetime.now(UTC).isoformat(timespec="seconds"),
+        checkpoint=CheckpointRecord.of(checkpoint), input=InputRecord.of(spec, config),
+        outputs=tuple(ModelOutput.of(o) for o in spec.outputs_for(config)),
+        keypoints=KeypointsRecord.of(spec.keypoints), decoder=inputs.decoder,
+        data=DataRecord(str(data.root), data.synthetic, reference["split"], reference["samples"]),
+        reference=ReferenceRecord(TaskMetric(reference["metric"]), reference["score"], reference_timing,
+                                  reference.get("decoder")),
+        model_stats=cost, latency=LatencyPlanRecord.of(latency),
+        passed=passed(artifacts) and not (latency.enforce and breaches(entries)),
+        artifacts=artifacts, disabled=tuple(Disabled.from_json(d) for d in disabled),
+        reproducible={str(c.format): CONVERTERS[c.format].deterministic for c in chosen}, tools=tool_versions(),
+    )
+    document = _manifest(out / MANIFEST, manifest.to_json(), console)
     _report(out / MANIFEST, document, inputs, stages, console)
     console.step(f"stages: {len(stages.fresh)} up to date, {len(stages.redone)} run; "
                  f"{time.perf_counter() - started:.1f}s, of which {imported:.1f}s importing TensorFlow")
@@ -135,47 +137,62 @@ def _reference(inputs: Inputs, stages: StageCache, console: Console) -> dict[str
     return value
 
 
-def _artifacts(inputs: Inputs, chosen: tuple[Target, ...], stages: StageCache,
+def _artifacts(inputs: Inputs, chosen: tuple[MatrixCell, ...], stages: StageCache,
                console: Console) -> list[dict[str, Any]]:
-    """Each artifact's entry: from its record when up to date, else built."""
+    """Each artifact's entry: from its record when up to date, else built and
+    checked under a staging name, then published with the others only if no
+    verified file would be lost (pipeline/run/publish.py); till then the folder
+    and its manifest stay as they were."""
     out, name = inputs.out, inputs.spec.name
-    entries: dict[Target, dict[str, Any]] = {}
+    entries: dict[MatrixCell, dict[str, Any]] = {}
     jobs = []
-    for target in chosen:
-        file = artifact_path(out, name, target.format, target.precision).name
-        job = Job(target, file, inputs.artifact_key(target))
+    for cell in chosen:
+        file = artifact_path(out, name, cell.format, cell.precision).name
+        job = Job(cell, file, inputs.artifact_key(cell))
         found = stages.get(f"artifact-{file}", job.key)
         if found is None:
             jobs.append(job)
         else:
-            entries[target] = found
+            entries[cell] = found
     if entries:
         console.step(f"artifacts up to date: {', '.join(e['file'] for e in entries.values())}")
-    if jobs or _unlisted(out, name, list(entries.values())):
+    built = _build(inputs, jobs, console) if jobs else []
+    logs = inputs.settings.cache / "logs" / name
+    keep_verified(built, out, logs, console)  # a failed rebuild of a verified file stops the run here
+    entries |= {done.job.cell: done.entry for done in built}
+    ordered = [entries[c] for c in chosen]
+    if built or _unlisted(out, name, ordered):
         _invalidate(out)  # from here on the folder changes: no manifest may vouch for it until the end
-    if jobs:
-        setup = partial(worker_workspace, inputs.settings, inputs.checkpoint, inputs.data, inputs.calibrated)
-        workspace = inputs.workspace()
-        logs = inputs.settings.cache / "logs" / name
-        try:
-            for done in build_all(jobs, inputs.settings.jobs, workspace, setup, logs, console):
-                replay(console, done.messages)
-                console.note(describe(done))
-                if done.passed:  # a failure is never recorded as done: the next run tries again
-                    stages.put(f"artifact-{done.job.name}", done.job.key, done.entry, done.files)
-                entries[done.job.target] = done.entry
-        except WorkerDiedError:
-            clean_temporaries(out)  # a killed worker cannot remove its half-written file
-            raise
-    ordered = [entries[t] for t in chosen]
-    _remove_unlisted(out, name, ordered)
+        for done in built:
+            placed = publish(done, out)
+            if done.passed:  # a failure is never recorded as done: the next run tries again
+                stages.put(f"artifact-{done.job.name}", done.job.key, done.entry, placed)
+        _remove_unlisted(out, name, ordered)
     return _size_ratios(ordered)
+
+
+def _build(inputs: Inputs, jobs: list[Job], console: Console) -> list[Done]:
+    """Every job converted and validated in its staging folder; on any failure
+    (a full disk, a killed worker, ^C) the staging folders go and the folder is
+    as it was."""
+    setup = partial(worker_workspace, inputs.settings, inputs.checkpoint, inputs.data, inputs.calibrated)
+    logs = inputs.settings.cache / "logs" / inputs.spec.name
+    built = []
+    try:
+        for done in build_all(jobs, inputs.settings.jobs, inputs.workspace(), setup, logs, console):
+            replay(console, done.messages)
+            console.note(describe(done))
+            built.append(done)
+    except BaseException:
+        clean_temporaries(inputs.out)  # the finished ones' staging folders, and a killed worker's half-written file
+        raise
+    return built
 
 
 def _left_out(settings: RunSettings, spec: ModelSpec, console: Console) -> list[dict[str, str]]:
     """The default paths the model disables, said up front and kept for the manifest."""
-    rows = [{"format": str(t.format), "precision": str(t.precision), "reason": why}
-            for t, why in left_out(settings.formats, settings.precisions, spec.disabled)]
+    rows = [{"format": str(c.format), "precision": str(c.precision), "reason": why}
+            for c, why in left_out(settings.formats, settings.precisions, spec.disabled)]
     for row in rows:
         console.step(f"matrix: {spec.name} {row['format']} {row['precision']} left out by the model: {row['reason']}")
     return rows
@@ -222,10 +239,11 @@ def _machine() -> dict[str, Any]:
 
 
 def _manifest(path: Path, document: dict[str, Any], console: Console) -> dict[str, Any]:
-    """Write the manifest unless the one there says the same (bar its date)."""
+    """Write the manifest unless the one there says the same (bar its date); one
+    that is missing, unreadable or not a valid manifest is simply written over."""
     try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
+        old = read_manifest(path)
+    except ManifestError:
         old = None
     document = json.loads(json.dumps(finite(document), default=str))  # as it reads back
     if old is not None and {**document, "created": old.get("created")} == old:
@@ -256,11 +274,12 @@ def _invalidate(out: Path) -> None:
 def checkpoint_for(settings: RunSettings, spec: ModelSpec, config: Any, schedule: Any, data: Data,
                 console: Console) -> tuple[Checkpoint, Any]:
     if settings.checkpoint is not None:
-        model = load_checkpoint(settings.checkpoint, spec, config)
+        loaded = read_checkpoint(settings.checkpoint, spec, config)  # .keras, .h5 or SavedModel
         record = settings.checkpoint.parent / RECORD_FILE
-        console.step(f"checkpoint: {settings.checkpoint}")
+        console.step(f"checkpoint: {settings.checkpoint} ({loaded.format})")
         return Checkpoint(settings.checkpoint, sha256_path(settings.checkpoint), False,
-                          record if record.is_file() else None, weights_sha256(model)), model
+                          record if record.is_file() else None, weights_sha256(loaded.model),
+                          loaded.format), loaded.model
     checkpoint = trained_checkpoint(spec, config, schedule, data, settings.cache, console, settings.seed)
     model = load_checkpoint(checkpoint.path, spec, config)
     return replace(checkpoint, weights_sha256=weights_sha256(model)), model

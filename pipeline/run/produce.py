@@ -1,6 +1,10 @@
 """One artifact from request to verdict: convert, validate against the reference,
 and for an int8 file that fails, say where its error grows (the sensitivity
-report) and, when asked, keep the worst layers in float until it passes."""
+report) and, when asked, keep the worst layers in float until it passes.
+
+Everything here is written into ``Stage.out``, which for a run is the artifact's
+staging folder (pipeline/engine/pool.py): the recipe and sensitivity report land
+beside the file they describe, and move into place with it."""
 
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ class Outcome:
 class Stage:
     """What every artifact of a run shares."""
 
-    out: Path
+    out: Path  # where files are written: the run's folder, replaced by each stage's staging folder
     logs: Path
     reference: Reference
     threads: int
@@ -97,6 +101,8 @@ def _sensitivity(request: ConversionRequest, fmt: Format, outcome: Outcome, stag
         with captured(stage.logs / f"{outcome.artifact.path.name}.sensitivity.log"):
             sensitivity = converter.sensitivity(request, probe)
     except Exception as error:  # the debuggers are experimental APIs
+        if isinstance(error, OSError) and error.errno is not None:
+            raise  # the system's (a full disk): the run stops, as for a conversion
         console.warn(f"no sensitivity report for {outcome.artifact.path.name}: {type(error).__name__}: {error}")
         return None
     path = sensitivity_path(outcome.artifact.path)

@@ -19,4 +19,6 @@ def val_reference(model: Any, spec: ModelSpec, config: Any, data: Data, samples:
     val = load_samples(val_set, spec.topology, config.input_size, samples)
     reference = Reference.compute(model, spec, spec.make_decoder(config), val)
     console.step(f"reference: keras, {reference.task.metric.label} {reference.score:.3f} on {len(val)} val samples")
+    if note := val_set.skipped_note():
+        console.note(note)
     return reference, val_set

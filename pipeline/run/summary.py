@@ -8,8 +8,10 @@ from rich.table import Table
 
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.manifest import agreement_cell, score_cell, task_metric
+from posepipe.validators.validate import Status
 
-STYLES = {"passed": "green", "failed": "bold red", "not-executed": "yellow"}
+STYLES = {Status.PASSED: "green", Status.FAILED: "bold red", Status.NOT_EXECUTED: "yellow",
+          Status.NOT_VALIDATED: "yellow"}
 
 
 def print_summary(console: Console, manifest: dict[str, Any]) -> None:

@@ -8,22 +8,24 @@ manifest beside the file lists it, says whether it is still the file listed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from posepipe import models
+from posepipe.converters import CONVERTERS
+from posepipe.converters.checks import Check, check
 from posepipe.models.formats import Format, Precision
+from posepipe.models.spec import Tolerance
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
-from posepipe.pipeline.errors import ArtifactNotFoundError, UnknownArtifactError
-from posepipe.pipeline.manifest import MANIFEST, validation_entry
+from posepipe.pipeline.errors import ArtifactNotFoundError, ManifestError, UnknownArtifactError
+from posepipe.pipeline.manifest import MANIFEST, read_manifest, validation_entry
 from posepipe.pipeline.run.checkpoint import load_checkpoint
 from posepipe.pipeline.run.data import resolve_data, synth_config
 from posepipe.pipeline.run.reference import val_reference
 from posepipe.validators.runners import runner_for
-from posepipe.validators.validate import Status, ValidationResult, validate_with
+from posepipe.validators.validate import Reference, Status, ValidationResult, validate_with
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ def identify(path: Path, model: str | None = None, precision: Precision | None =
 def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
     """The summary document of one artifact: a manifest with one entry."""
     identity = identify(settings.artifact, settings.model, settings.precision)
+    with runner_for(settings.artifact, settings.threads):  # an unloadable file: exit 18 now, not after the reference
+        pass
+    checked = check(CONVERTERS[identity.format], settings.artifact)  # its format's own checker: refused, not run
     spec = models.get(identity.model)
     config = spec.config(settings.preset, dict(settings.overrides))
     schedule = spec.schedule_for(settings.preset)
@@ -85,17 +90,28 @@ def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
     data = resolve_data(settings.data, settings.cache, synth_config(spec, schedule, settings.seed), console)
     reference, _ = val_reference(model, spec, config, data, settings.val_samples or schedule.val_images, console)
     tolerance = spec.tolerances[identity.precision]  # every spec has one per precision
-    runner = runner_for(settings.artifact, settings.threads)
-    console.step(f"validate: {settings.artifact.name} with {runner.runtime}")
-    result = validate_with(runner, reference, tolerance)
+    result = _validated(settings, checked, reference, tolerance, console)
     sha256 = sha256_path(settings.artifact)
     result = _against_manifest(settings.artifact, sha256, result)
     entry = {"file": settings.artifact.name, "format": str(identity.format), "precision": str(identity.precision),
-             "bytes": size_bytes(settings.artifact), "sha256": sha256, "validation": validation_entry(result)}
+             "bytes": size_bytes(settings.artifact), "sha256": sha256,
+             "validation": validation_entry(result) | {"checker": checked.to_json()}}
     return {"model": spec.name, "checkpoint": {"path": str(settings.checkpoint),
                                                "sha256": sha256_path(settings.checkpoint)},
             "reference": {"runtime": "keras", "metric": str(reference.task.metric),
                           str(reference.task.metric): reference.score}, "artifacts": [entry]}
+
+
+def _validated(settings: ValidateSettings, checked: Check, reference: Reference, tolerance: Tolerance,
+               console: Console) -> ValidationResult:
+    """The run's comparison, for a file its format's checker accepted; a refused
+    file fails with the checker's message, as ``posepipe run`` lists it."""
+    if not checked.passed:
+        console.step(f"validate: {settings.artifact.name} refused by {checked.name}")
+        return ValidationResult(Status.FAILED, None, failures=(checked.failure,))
+    runner = runner_for(settings.artifact, settings.threads)
+    console.step(f"validate: {settings.artifact.name} with {runner.runtime}")
+    return validate_with(runner, reference, tolerance)
 
 
 def _against_manifest(path: Path, sha256: str, result: ValidationResult) -> ValidationResult:
@@ -105,8 +121,8 @@ def _against_manifest(path: Path, sha256: str, result: ValidationResult) -> Vali
     if not manifest.is_file():
         return result
     try:
-        listed = {a.get("file"): a for a in json.loads(manifest.read_text()).get("artifacts", [])}
-    except (ValueError, AttributeError):
+        listed = {a["file"]: a for a in read_manifest(manifest)["artifacts"]}
+    except ManifestError:  # a manifest that cannot be read vouches for nothing: the checks above stand
         return result
     entry = listed.get(path.name)
     if entry is None or entry.get("sha256") in (None, sha256):

@@ -6,7 +6,7 @@ epoch and a JSON training record.
 A schedule runs in stages (``TrainSchedule.plan``): one for most models; for
 BlazePose heatmap pre-training, then regression fine-tuning with the features
 frozen. Epochs are numbered across stages and each one's weights are kept, so
-training can resume from a chosen epoch as the seed's ``continue_train`` does.
+training can resume from a chosen epoch as the TensorFlow BlazePose's ``continue_train`` does.
 Each epoch is written whole as it ends (weights, then the record so far, each
 renamed into place), so a killed training resumes after its last complete epoch.
 

@@ -32,13 +32,15 @@ def valid_doc() -> dict[str, Any]:
     (lambda d: "{not json", r"not valid JSON \(Expecting property name"),
     (lambda d: [], "expected a JSON object with 'images' and 'annotations'"),
     (lambda d: d.pop("images") and d, "'images' is missing or not a list"),
-    (lambda d: d["images"][0].pop("file_name") and d, r"images\[0\].file_name is missing or not a string"),
+    (lambda d: d["images"][0].pop("file_name") and d,
+     r"images\[0\].file_name is missing or not a file name \(entry id 1\)"),
     (lambda d: d["annotations"][0].update(image_id=9) or d, r"annotations\[0\].image_id 9 is not in 'images'"),
     (lambda d: d["annotations"][0].update(keypoints=[1] * 50) or d,
      r"annotations\[0\].keypoints has 50 values, expected 51 \(17 keypoints x 3\)"),
-    (lambda d: d["annotations"][0].update(bbox=[1, 2]) or d, r"annotations\[0\].bbox is not \[x, y, width, height\]"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2]) or d,
+     r"annotations\[0\].bbox has 2 values, expected 4 \(x, y, width, height\)"),
     (lambda d: d["annotations"][0]["keypoints"].__setitem__(4, "x") or d,
-     r"annotations\[0\].keypoints has a value that is not a number"),
+     r"annotations\[0\].keypoints\[4\] is a string 'x', not a number \(entry id 1\)"),
 ])
 def test_malformed_json_is_refused_with_path_and_entry(tmp_path: Path, mutate: Any, message: str) -> None:
     path = write_set(tmp_path, mutate(valid_doc()))

@@ -14,8 +14,9 @@ from posepipe import models
 from posepipe.converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
 from posepipe.models.errors import ConfigError
 from posepipe.models.formats import Format, Precision
-from posepipe.pipeline.run.matrix import Target, left_out, targets
+from posepipe.pipeline.run.matrix import MatrixCell, cells, left_out
 from tests.support.harness import TinyZoo, invoke, read_manifest
+from tests.support.verdicts import failed_on_task_checks_only
 
 
 def test_sensitivity_names_keras_layers_worst_first() -> None:
@@ -30,22 +31,22 @@ def test_sensitivity_names_keras_layers_worst_first() -> None:
 
 
 def test_the_default_matrix_and_a_precision_no_format_builds() -> None:
-    chosen = targets((Format.TFLITE, Format.COREML_NN))
-    assert chosen == (Target(Format.TFLITE, Precision.FP32), Target(Format.TFLITE, Precision.FP16),
-                      Target(Format.TFLITE, Precision.INT8), Target(Format.COREML_NN, Precision.FP32))
-    assert targets((Format.COREML,), (Precision.PALETTE4,)) == (Target(Format.COREML, Precision.PALETTE4),)
+    chosen = cells((Format.TFLITE, Format.COREML_NN))
+    assert chosen == (MatrixCell(Format.TFLITE, Precision.FP32), MatrixCell(Format.TFLITE, Precision.FP16),
+                      MatrixCell(Format.TFLITE, Precision.INT8), MatrixCell(Format.COREML_NN, Precision.FP32))
+    assert cells((Format.COREML,), (Precision.PALETTE4,)) == (MatrixCell(Format.COREML, Precision.PALETTE4),)
     with pytest.raises(ConfigError, match="no chosen format builds int16x8"):
-        targets((Format.ONNX,), (Precision.INT16X8,))
+        cells((Format.ONNX,), (Precision.INT16X8,))
 
 
 def test_a_models_disabled_precision_leaves_the_default_matrix_with_its_reason() -> None:
     formats, why = (Format.TFLITE, Format.ONNX), {Precision.INT8: "loses 20 points"}
-    assert [str(t.precision) for t in targets(formats, None, why)] == ["fp32", "fp16"] * 2
-    assert left_out(formats, None, why) == ((Target(Format.TFLITE, Precision.INT8), "loses 20 points"),
-                                            (Target(Format.ONNX, Precision.INT8), "loses 20 points"))
+    assert [str(c.precision) for c in cells(formats, None, why)] == ["fp32", "fp16"] * 2
+    assert left_out(formats, None, why) == ((MatrixCell(Format.TFLITE, Precision.INT8), "loses 20 points"),
+                                            (MatrixCell(Format.ONNX, Precision.INT8), "loses 20 points"))
     # asked for by name, it is built (and validated) like any other
-    assert targets(formats, (Precision.INT8,), why) == (Target(Format.TFLITE, Precision.INT8),
-                                                         Target(Format.ONNX, Precision.INT8))
+    assert cells(formats, (Precision.INT8,), why) == (MatrixCell(Format.TFLITE, Precision.INT8),
+                                                       MatrixCell(Format.ONNX, Precision.INT8))
     assert left_out(formats, (Precision.INT8,), why) == ()
     assert "PCK" in models.get("blazepose").disabled[Precision.INT8]
 
@@ -90,19 +91,25 @@ def test_a_small_calibration_set_is_warned_about(zoo: TinyZoo, in_tmp: Path,
 
 def test_quantized_files_are_built_proven_and_recorded(zoo: TinyZoo, in_tmp: Path, capfd: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file is built and on disk; what each file is (integer I/O, QDQ nodes,
+    float16 weights, constexpr ops) and its tensor metrics hold per file at its
+    precision's tolerance; the fp32 files pass outright. The tiny model's heatmaps
+    are nearly flat, so a quantized file's keypoint agreement (and PCK) is noise:
+    those task checks, and only those, may fail it, and then the run exits 10
+    naming each such file."""
     import onnx
 
     # the tiny model's weights are all small
     monkeypatch.setattr("posepipe.converters.coreml.convert.WEIGHT_THRESHOLD", 64)
     result = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite,onnx,coreml",
                     "--precisions", "fp32,fp16,int8,w8", "--calibration-samples", "24")
-    assert result.code in (0, 10), result.err
     manifest = read_manifest(in_tmp, "hourglass")
     by_file = {a["file"]: a for a in manifest["artifacts"]}
     assert sorted(by_file) == sorted(f"hourglass-{p}{s}" for p, s in [
         ("fp32", ".tflite"), ("fp16", ".tflite"), ("int8", ".tflite"), ("fp32", ".onnx"), ("fp16", ".onnx"),
         ("int8", ".onnx"), ("fp32", ".mlpackage"), ("fp16", ".mlpackage"), ("w8", ".mlpackage")])
     folder = in_tmp / "artifacts" / "hourglass"
+    assert all((folder / name).exists() and by_file[name]["bytes"] > 0 for name in by_file)
 
     int8 = by_file["hourglass-int8.tflite"]
     assert int8["inputs"][0]["dtype"] == "int8" and int8["inputs"][0]["quantization"]["scale"] > 0
@@ -123,14 +130,24 @@ def test_quantized_files_are_built_proven_and_recorded(zoo: TinyZoo, in_tmp: Pat
     assert "constexpr_affine_dequantize" in _mil_ops(folder / "hourglass-w8.mlpackage")
     assert "constexpr_affine_dequantize" not in _mil_ops(folder / "hourglass-fp16.mlpackage")
 
-    for name in ("hourglass-fp16.tflite", "hourglass-int8.tflite", "hourglass-fp16.onnx", "hourglass-int8.onnx"):
-        validation = by_file[name]["validation"]
+    spec = models.get("hourglass")
+    for name, entry in by_file.items():
+        validation = entry["validation"]
+        tolerance = spec.tolerances[Precision(name.removeprefix("hourglass-").split(".")[0])]
+        assert validation["samples"] == 16 and [o["name"] for o in validation["outputs"]] == ["heatmaps"], name
         output = validation["outputs"][0]
-        assert output["cosine"] > 0.99 and output["snr_db"] > 20, (name, output)
+        assert output["cosine"] >= tolerance.min_cosine and output["snr_db"] >= tolerance.min_snr_db, (name, output)
         assert {"metric", "pck", "pck_reference", "pck_delta", "agreement"} <= validation["task"].keys()
-        assert validation["status"] == ("failed" if validation["failures"] else "passed")
+    for name in ("hourglass-fp16.tflite", "hourglass-int8.tflite", "hourglass-fp16.onnx", "hourglass-int8.onnx"):
+        output = by_file[name]["validation"]["outputs"][0]
+        assert output["cosine"] > 0.99 and output["snr_db"] > 20, (name, output)
     for name in ("hourglass-fp16.tflite", "hourglass-fp16.onnx"):
         assert by_file[name]["validation"]["outputs"][0]["snr_db"] > 40
+    for name in ("hourglass-fp32.tflite", "hourglass-fp32.onnx", "hourglass-fp32.mlpackage"):
+        assert by_file[name]["validation"]["status"] == "passed", by_file[name]["validation"]
+        assert by_file[name]["validation"]["task"]["agreement"] == 1.0
+
+    failed_on_task_checks_only(result, manifest)  # exit 10 then, each such file named
 
 
 def test_a_broken_calibration_fails_the_run_and_the_report_names_where(

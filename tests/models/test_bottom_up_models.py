@@ -1,4 +1,4 @@
-"""The bottom-up models (PoseNet, seed 003; OpenPose, seed 004): their shapes,
+"""The bottom-up models (PoseNet, OpenPose): their shapes,
 sizes and config checks, their losses, and one training step each."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_posenet_1_0_at_257_stride_16_is_the_published_13_3_mb() -> None:
     assert (config.input_size, config.output_stride) == ((257, 257), 16)
     megabytes = spec.build(config).count_params() * 4 / 1e6
     assert abs(megabytes - 13.3) / 13.3 < 0.1, megabytes
-    # the seed's "101" is the 1.0 architecture, trained separately
+    # PoseNet PyTorch's "101" is the 1.0 architecture, trained separately
     same = spec.build(dataclasses.replace(config, depth_multiplier=1.01)).count_params()
     assert same * 4 / 1e6 == megabytes
 

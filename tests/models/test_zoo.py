@@ -76,7 +76,7 @@ def test_every_registered_model_has_a_conversion_test() -> None:
     """Collected, not assumed: a model left out of the parametrisation (or a test
     renamed away) fails here."""
     done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider",
-                           "tests/test_zoo.py", "tests/test_converters.py"],
+                           "tests/models/test_zoo.py", "tests/converters/test_converters.py"],
                           capture_output=True, text=True, check=False, cwd=ROOT)
     collected = done.stdout
     for name in models.names():

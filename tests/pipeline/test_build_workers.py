@@ -19,12 +19,12 @@ def _killed_workspace() -> Workspace:
     return Workspace(model=None, stage=None, make_request=_die)  # type: ignore[arg-type]
 
 
-def _die(target: Any) -> Any:
+def _die(cell: Any) -> Any:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_a_killed_worker_fails_the_run_naming_what_was_unfinished(tmp_path: Path) -> None:
-    jobs = [Job(target=None, name=f"m-{i}.onnx", key="k") for i in range(3)]  # type: ignore[arg-type]
+    jobs = [Job(cell=None, name=f"m-{i}.onnx", key="k") for i in range(3)]  # type: ignore[arg-type]
     outcome: list[BaseException] = []
 
     def build() -> None:

@@ -4,6 +4,7 @@ line with its own exit code and nothing left half-written in artifacts/."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -19,11 +20,35 @@ def artifacts_files(root: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) if folder.exists() else []
 
 
+def _listed_commands(top_help: str) -> list[str]:
+    """The command names in the "Commands:" section of ``posepipe --help``."""
+    section = top_help.split("\nCommands:\n", 1)[1]
+    return [line.split()[0] for line in section.splitlines() if line.startswith("  ") and line.strip()]
+
+
 def test_help_explains_every_command(capfd: pytest.CaptureFixture[str]) -> None:
+    """Every command the group has (discovered, not listed by hand: a new command
+    is covered the day it is added) is listed, and its own help says what it does
+    and explains every option."""
+    import click
+
+    from posepipe.pipeline.cli.main import cli
+
     result = invoke(capfd, "--help")
     assert result.code == 0
-    for command in ("list", "run", "train", "synth", "validate", "inspect", "report", "index", "pull"):
-        assert command in result.out
+    assert sorted(_listed_commands(result.out)) == sorted(cli.commands)
+    for name, command in cli.commands.items():
+        assert (command.help or "").strip(), f"{name} has no docstring"
+        own = invoke(capfd, name, "--help")
+        assert own.code == 0, (name, own.err)
+        assert own.out.startswith(f"Usage: posepipe {name} "), (name, own.out)
+        text = " ".join(own.out.split())
+        first_line = command.help.strip().splitlines()[0]  # type: ignore[union-attr]
+        assert " ".join(first_line.split()) in text, name
+        for option in command.params:
+            if isinstance(option, click.Option) and not option.hidden:
+                assert (option.help or "").strip(), f"{name} {option.opts[0]} has no help"
+                assert all(opt in text for opt in option.opts), (name, option.opts)
     run_help = invoke(capfd, "run", "--help").out
     for option in ("--checkpoint", "--data", "--formats", "--preset", "--option", "--val-samples", "--precisions",
                    "--calibration-samples", "--calibration-data", "--keep-float", "--auto-mixed-precision"):
@@ -36,10 +61,45 @@ def test_the_console_script_is_installed() -> None:
     assert done.returncode == 0 and "version" in done.stdout
 
 
+def _table_rows(out: str) -> dict[str, dict[str, str]]:
+    """A rich table as {first cell: {column: cell}}: a row's cells wrap onto the
+    lines below it (first cell empty), joined back here with spaces."""
+    lines = [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines()]
+    header = next(line.split("┃")[1:-1] for line in out.splitlines() if line.startswith("┃"))
+    columns = [c.strip() for c in header]
+    rows: list[list[str]] = []
+    for cells in (c for c in lines if len(c) == len(columns)):
+        if cells[0]:
+            rows.append(cells)
+        else:
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+    return {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+
+
 def test_list_shows_the_zoo(capfd: pytest.CaptureFixture[str]) -> None:
+    """One row per registered model with its default input, size and keypoints.
+    Expected values come from outside posepipe's own counters: Keras's parameter
+    count, the input sizes the README's zoo table documents, COCO's 17 keypoints,
+    and the hourglass's 149 M MACs measured in the design notes (DESIGN.md)."""
+    from posepipe import models
+
     result = invoke(capfd, "list")
-    assert result.code == 0
-    assert "hourglass" in result.out and "128x128" in result.out and "17" in result.out
+    assert result.code == 0, result.err
+    rows = _table_rows(result.out)
+    assert sorted(rows) == models.names()
+    documented = {"hourglass": "128x128", "cpm": "128x128", "simplebaseline": "128x96", "blazepose": "128x128",
+                  "posenet": "257x257", "openpose": "192x192"}
+    for name, row in rows.items():
+        spec = models.get(name)
+        assert row["input"] == documented[name], row
+        assert row["keypoints"] == "17", row  # COCO's keypoint set
+        assert row["params"] == f"{spec.build(spec.default).count_params() / 1e6:.2f} M", row
+        for output in spec.outputs_for(spec.default):
+            assert output.name in row["outputs"], row
+        assert all(target in row["budgets (p50 ms)"] for target in spec.budgets), row
+        # the system it follows by name, never a reference document's number
+        assert row["based on"] == " ".join(spec.origin.split()) and not re.fullmatch(r"[\d ]+", row["based on"])
+    assert rows["hourglass"]["GMAC"] == "0.149"
 
 
 def test_a_tiny_run_converts_validates_and_writes_the_manifest(
@@ -171,8 +231,6 @@ def test_bad_input_is_one_line_with_its_exit_code_and_leaves_nothing(
     result = invoke(capfd, *make_args(zoo, in_tmp))
     assert result.code == code, result.err
     assert len(result.error_lines) == 1, result.err
-    import re
-
     assert re.search(message, result.error_lines[0]), result.error_lines
     assert artifacts_files(in_tmp) == []
 
@@ -194,9 +252,17 @@ def test_a_conversion_that_dies_half_way_leaves_no_file(
         raise RuntimeError("killed mid-write")
 
     assert invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite").code == 0
+    verified = {f: _sha(in_tmp / "artifacts" / f) for f in artifacts_files(in_tmp) if "." in f}
     monkeypatch.setattr(CONVERTERS[Format.TFLITE], "convert", half_write)
     # --force: the converter is patched behind the stage keys' back, so its record still says up to date
     result = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite,onnx", "--force")
+    assert result.code == 9
+    assert "hourglass-fp32.tflite: conversion failed: tflite: RuntimeError: killed mid-write" in result.err
+    assert "kept as it was" in result.error_lines[0]  # a failed rebuild never replaces a verified file
+    assert {f: _sha(in_tmp / "artifacts" / f) for f in artifacts_files(in_tmp) if "." in f} == verified
+
+    shutil.rmtree(in_tmp / "artifacts")  # no verified file to keep: the failure is published, its fragment is not
+    result = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite,onnx")
     assert result.code == 9
     assert "hourglass-fp32.tflite: conversion failed: tflite: RuntimeError: killed mid-write" in result.err
     assert artifacts_files(in_tmp) == ["hourglass", "hourglass/hourglass-fp32.onnx", "hourglass/manifest.json",

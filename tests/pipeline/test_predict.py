@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -189,9 +190,46 @@ def test_bad_input_is_one_line_with_its_exit_code_and_writes_nothing(
     assert not (in_tmp / "predictions").exists()
 
 
-def test_the_error_exit_codes_are_distinct() -> None:
-    cases = ("no manifest beside the artifact", "sha256 differs from the manifest's", "missing image")
-    assert len({ERRORS[case][2] for case in cases}) == 3
+def _no_artifact(root: Path) -> str:
+    return "artifacts/posenet/gone.tflite"
+
+
+def _not_an_artifact(root: Path) -> str:
+    (root / "artifacts/posenet/notes.txt").write_text("not a model")
+    return "artifacts/posenet/notes.txt"
+
+
+# One cause of each kind predict can meet, as a user would meet it. A script
+# tells them apart by exit code alone, so no two may share one; each is run for
+# real below, not read from a table (ERRORS above fixes each code's value).
+CAUSES: dict[str, tuple[Callable[[Path], str], tuple[str, ...]]] = {
+    "no such artifact": (_no_artifact, ()),
+    "not an artifact (unknown format)": (_not_an_artifact, ()),
+    "no manifest beside the artifact": (_no_manifest, ()),
+    "sha256 differs from the manifest's": (_changed_bytes, ()),
+    "an unreadable image": (_good, ("gone.jpg",)),
+    "two images that would write one file": (_good, ("other/000000.jpg",)),
+}
+
+
+def test_each_cause_of_failure_exits_with_a_code_of_its_own(
+        zoo: TinyZoo, posenet_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    codes: dict[str, int] = {}
+    good = _val_images(zoo, "posenet", 1)[0]
+    for number, (cause, (break_it, extra)) in enumerate(CAUSES.items()):
+        root = tmp_path / str(number)
+        root.mkdir()
+        monkeypatch.chdir(root)
+        _copy_run(posenet_run, root)
+        (root / "other").mkdir()
+        shutil.copy(good, root / "other" / good.name)
+        result = invoke(capfd, "predict", break_it(root), good, *extra)
+        assert result.err.strip(), cause  # every failure says why
+        assert not (root / "predictions").exists(), cause
+        codes[cause] = result.code
+    assert all(code not in (0, 1) for code in codes.values()), codes  # 1 is an unexpected crash, not a cause
+    assert len(set(codes.values())) == len(codes), codes
 
 
 def test_two_images_that_would_write_one_file_are_a_usage_error(

@@ -79,7 +79,7 @@ def test_cpm_supervises_every_stage_and_deploys_the_last() -> None:
     assert all(np.array_equal(targets[k], targets["heatmaps"]) for k in targets)
     from posepipe.models.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="stages=6; seed 001's CPM has 1 to 5 stages"):
+    with pytest.raises(ConfigError, match=r"stages=6; a CPM has 1 to 5 stages \(as in Mobile Pose Estimation for"):
         spec.build(spec.config("tiny", {"stages": "6"}))
 
 

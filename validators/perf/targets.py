@@ -31,7 +31,7 @@ from enum import StrEnum
 from posepipe.models.errors import ConfigError
 from posepipe.models.formats import Format, Precision
 
-BASIS_MACS = 1_191_790_016  # scripts/device_basis.py; tests/test_benchmarking.py recounts it
+BASIS_MACS = 1_191_790_016  # scripts/device_basis.py; tests/validators/test_benchmarking.py counts it by hand
 
 
 class TargetKind(StrEnum):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
 from posepipe.models.errors import PosepipeError
+from posepipe.validators.coreml_eval.errors import UnreadableArtifactError
 
 Feed = dict[str, np.ndarray]
 
@@ -54,3 +56,11 @@ class Runner(ABC):
 
     def deactivate(self) -> None:
         """Drop the session or interpreter; most runtimes need nothing more."""
+
+
+def unreadable(path: Path, runtime: str, error: Exception) -> UnreadableArtifactError:
+    """A runtime refused to load ``path`` (each raises its own type: LiteRT a
+    ValueError, ONNX Runtime InvalidProtobuf, Core ML a RuntimeError): the file is
+    corrupt, truncated or not what its name says. One line, exit 18."""
+    lines = str(error).strip().splitlines()
+    return UnreadableArtifactError(f"{path}: {runtime} cannot load it ({lines[0] if lines else type(error).__name__})")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from posepipe.validators.runners.base import Feed, Runner
+from posepipe.validators.runners.base import Feed, Runner, unreadable
 
 
 class ComputeUnits(StrEnum):
@@ -47,7 +47,10 @@ class CoreMLRunner(Runner):
         import coremltools as ct
 
         units = {ComputeUnits.CPU_ONLY: ct.ComputeUnit.CPU_ONLY, ComputeUnits.ALL: ct.ComputeUnit.ALL}
-        self._model = ct.models.MLModel(str(self.path), compute_units=units[self.compute_units])
+        try:
+            self._model = ct.models.MLModel(str(self.path), compute_units=units[self.compute_units])
+        except Exception as error:  # a missing weight.bin, a truncated spec: Core ML's own RuntimeError
+            raise unreadable(self.path, "Core ML", error) from error
 
     def _infer(self, feed: Feed) -> Feed:
         outputs = self._model.run(feed) if self.reference else self._model.predict(feed)

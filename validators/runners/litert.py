@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from posepipe.validators.runners.base import Feed, Runner
+from posepipe.validators.runners.base import Feed, Runner, unreadable
 
 
 class LiteRTRunner(Runner):
@@ -30,8 +30,11 @@ class LiteRTRunner(Runner):
     def activate(self) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
-        self._runner = interpreter.get_signature_runner()
+        try:
+            interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
+            self._runner = interpreter.get_signature_runner()
+        except Exception as error:  # "The model is not a valid Flatbuffer buffer", no signature...
+            raise unreadable(self.path, "LiteRT", error) from error
         self._inputs = self._runner.get_input_details()
         self._outputs = self._runner.get_output_details()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from posepipe.validators.runners.base import Feed, Runner
+from posepipe.validators.runners.base import Feed, Runner, unreadable
 
 
 class OnnxRuntimeRunner(Runner):
@@ -23,7 +23,10 @@ class OnnxRuntimeRunner(Runner):
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # InvalidProtobuf, InvalidGraph, Fail ...: the file, not posepipe
+            raise unreadable(self.path, "ONNX Runtime", error) from error
 
     def _infer(self, feed: Feed) -> Feed:
         names = [o.name for o in self._session.get_outputs()]

@@ -9,7 +9,7 @@ from typing import Any
 
 from posepipe.converters import CONVERTERS
 from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
-from posepipe.pipeline.run.validate import artifact_format
+from posepipe.pipeline.engine.paths import artifact_format
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
 from posepipe.validators.runners import NotExecutableError, runner_for
 

@@ -36,7 +36,7 @@ from posepipe.pipeline.engine.hashing import sha256_path
 from posepipe.pipeline.engine.paths import require_folder
 from posepipe.pipeline.errors import ArtifactNotFoundError, IntegrityError, ManifestError, UnknownArtifactError
 from posepipe.pipeline.manifest import MANIFEST, read_manifest
-from posepipe.pipeline.report.overlay import manifest_config
+from posepipe.pipeline.manifest.read import manifest_config
 from posepipe.validators.runners import Runner, runner_for
 from posepipe.validators.validate import Status
 

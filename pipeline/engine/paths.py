@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 
 from posepipe.models.errors import FileSystemError
+from posepipe.models.formats import Format
+from posepipe.pipeline.errors import ArtifactNotFoundError, UnknownArtifactError
 
 
 def require_folder(path: Path, option: str) -> None:
@@ -25,3 +27,13 @@ def require_folder(path: Path, option: str) -> None:
         raise FileSystemError(f"{option} {path}: {where}, not a folder")
     if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
         raise FileSystemError(f"{option} {path}: {existing} is not writable ({os.strerror(13)})")
+
+
+def artifact_format(path: Path) -> Format:
+    """The format of an existing artifact file, by its suffix."""
+    if not path.exists():
+        raise ArtifactNotFoundError(f"{path}: artifact not found")
+    try:
+        return Format.from_path(str(path))
+    except ValueError as error:
+        raise UnknownArtifactError(str(error)) from None

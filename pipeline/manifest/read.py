@@ -9,6 +9,7 @@ the package), the same file CI jobs and app teams can validate against.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from functools import cache
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from posepipe.models.spec import ModelSpec
 from posepipe.pipeline.errors import ManifestError
 
 SCHEMA_FILE = "schema.json"
@@ -121,3 +123,14 @@ def _json_type(value: Any) -> str:
     names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null", int: "integer",
              float: "number"}
     return names.get(type(value), type(value).__name__)
+
+
+def manifest_config(spec: ModelSpec, manifest: dict[str, Any]) -> Any:
+    """The model config a run used, rebuilt from the manifest's copy of it (the
+    schema cannot check it: its fields are the model's own, so they are checked here)."""
+    preset = spec.config(manifest.get("preset", "default"))
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in manifest.get("config", {}).items()}
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(preset)})
+    if unknown:
+        raise ManifestError(f"the manifest's config has fields {spec.name} does not know: {', '.join(unknown)}")
+    return dataclasses.replace(preset, **fields)

@@ -10,7 +10,6 @@ needs nothing a run kept in memory.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from posepipe.calibration.samples import SampleSet, load_samples
 from posepipe.models.spec import ModelSpec
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.engine.hashing import sha256_path
-from posepipe.pipeline.errors import ManifestError
+from posepipe.pipeline.manifest.read import manifest_config
 from posepipe.pipeline.run.checkpoint import load_checkpoint
 from posepipe.validators.accuracy.task import task_for
 from posepipe.validators.runners import runner_for
@@ -70,17 +69,6 @@ def overlays(manifest: dict[str, Any], folder: Path, count: int, console: Consol
     console.step(f"report: overlays of {len(drawn)} artifacts on {len(inputs)} val samples")
     refs = tuple(draw(samples.pixels[i], spec, ref_keypoints[i], None) for i in range(len(inputs)))
     return Overlays(refs, drawn, missing)
-
-
-def manifest_config(spec: ModelSpec, manifest: dict[str, Any]) -> Any:
-    """The model config a run used, rebuilt from the manifest's copy of it (the
-    schema cannot check it: its fields are the model's own, so they are checked here)."""
-    preset = spec.config(manifest.get("preset", "default"))
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in manifest.get("config", {}).items()}
-    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(preset)})
-    if unknown:
-        raise ManifestError(f"the manifest's config has fields {spec.name} does not know: {', '.join(unknown)}")
-    return dataclasses.replace(preset, **fields)
 
 
 def _reference(manifest: dict[str, Any], spec: ModelSpec, config: Any, count: int,

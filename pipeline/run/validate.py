@@ -19,7 +19,8 @@ from posepipe.models.formats import Format, Precision
 from posepipe.models.spec import Tolerance
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
-from posepipe.pipeline.errors import ArtifactNotFoundError, ManifestError, UnknownArtifactError
+from posepipe.pipeline.engine.paths import artifact_format
+from posepipe.pipeline.errors import ManifestError, UnknownArtifactError
 from posepipe.pipeline.manifest import MANIFEST, read_manifest, validation_entry
 from posepipe.pipeline.run.checkpoint import load_checkpoint
 from posepipe.pipeline.run.data import resolve_data, synth_config
@@ -51,16 +52,6 @@ class Identity:
     format: Format
     model: str
     precision: Precision
-
-
-def artifact_format(path: Path) -> Format:
-    """The format of an existing artifact file, by its suffix."""
-    if not path.exists():
-        raise ArtifactNotFoundError(f"{path}: artifact not found")
-    try:
-        return Format.from_path(str(path))
-    except ValueError as error:
-        raise UnknownArtifactError(str(error)) from None
 
 
 def identify(path: Path, model: str | None = None, precision: Precision | None = None) -> Identity:

@@ -80,7 +80,7 @@ def _decode_directly(artifact: Path, image: Path) -> np.ndarray:
     """The same file run and decoded by hand, mapped to image pixels: what predict must write."""
     from posepipe.calibration.coco import read_image
     from posepipe.calibration.preprocess import whole_image
-    from posepipe.pipeline.report.overlay import manifest_config
+    from posepipe.pipeline.manifest.read import manifest_config
     from posepipe.validators.runners import runner_for
 
     manifest = json.loads((artifact.parent / "manifest.json").read_text())

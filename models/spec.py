@@ -249,6 +249,11 @@ class ModelSpec:
     # Qualcomm AI Hub disables a model's path whose task metric drops too far).
     # Named in --precisions, one is still built and validated like any other.
     disabled: Mapping[Precision, str] = field(default_factory=dict)
+    # Accelerators (validators/perf/coverage.py: "litert-gpu", "nnapi", "coreml-nn",
+    # "coreml-mlprogram") on which every file of their format must be fully delegated,
+    # or the run fails (CoverageNotMetError) once everything is written. None by default:
+    # coverage is reported for every file either way.
+    coverage_required: tuple[str, ...] = ()
     # What every artifact says it is (embedded metadata): the model's version, to
     # bump when its architecture or training changes what its outputs mean, and the
     # licence its files ship under (posepipe trains its own weights: the project's).

@@ -119,6 +119,13 @@ class FolderLockedError(PosepipeError):
 USAGE_EXIT_CODE = 2  # click's, for a bad option or argument
 INTERRUPTED_EXIT_CODE = 130
 
+class CoverageNotMetError(PosepipeError):
+    """A file is not fully delegated on an accelerator its model's spec demands
+    (ModelSpec.coverage_required); the manifest has every file's coverage."""
+
+    exit_code = 30
+
+
 ERRORS: tuple[type[PosepipeError], ...] = (
     UnknownModelError,
     CheckpointError,
@@ -147,12 +154,14 @@ ERRORS: tuple[type[PosepipeError], ...] = (
     FolderLockedError,
     FileSystemError,
     ImageTooLargeError,
+    CoverageNotMetError,
 )
 
 __all__ = [
     "ERRORS", "ArtifactNotFoundError", "BudgetExceededError",
     "CheckpointError", "CheckpointMismatchError", "ChecksFailedError", "ConfigError",
-    "ConversionError", "DatasetFormatError", "DatasetNotFoundError", "DistributeError", "EmptyDatasetError",
+    "ConversionError", "CoverageNotMetError",
+    "DatasetFormatError", "DatasetNotFoundError", "DistributeError", "EmptyDatasetError",
     "FailedArtifactError", "FileSystemError", "FolderLockedError", "ImageTooLargeError",
     "IntegrityError", "NotInIndexError", "SourceError", "UnsafePathError",
     "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownArtifactError", "UnknownModelError",

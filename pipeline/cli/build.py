@@ -144,7 +144,23 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
         total = len(manifest["artifacts"])
         raise ChecksFailedError(f"{len(failed)} of {total} artifacts failed their checks; see {where}")
     judge_budgets(console, breaches(manifest["artifacts"]), settings.latency.enforce, where)
+    judge_coverage(console, manifest, where)
     console.step(f"all executed artifacts passed; manifest: {where}")
+
+
+def judge_coverage(console: Any, manifest: dict[str, Any], where: Path) -> None:
+    """The model's coverage demands, judged after everything is written, like budgets
+    (always enforced: --budgets-report-only is about milliseconds, not delegation)."""
+    from posepipe import models
+    from posepipe.pipeline.errors import CoverageNotMetError
+    from posepipe.pipeline.run.coverage import required, shortfalls
+
+    lines = shortfalls(manifest["artifacts"], required(models.get(manifest["model"])))
+    for line in lines:
+        console.err.print(f"[red]NOT DELEGATED[/] {line}")
+    if lines:
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        raise CoverageNotMetError(f"{lines[0]}{more}; see {where}")
 
 
 @click.command("validate")

@@ -209,6 +209,7 @@ class ArtifactRecord:
     quantization: QuantizationRecord | None = None  # None: fp32, or not built
     latency: LatencyBlock | None = None  # None: not built, or not timed yet
     checker: Check | None = None  # the format's own validity check (validation.checker); None: no file to check
+    coverage: Mapping[str, Mapping[str, Any]] | None = None  # accelerator -> Coverage.to_json (validators/perf)
 
     @property
     def status(self) -> Status:
@@ -225,6 +226,8 @@ class ArtifactRecord:
             entry["quantization"] = self.quantization.to_json()
         if self.latency is not None:
             entry["latency"] = self.latency.to_json()
+        if self.coverage is not None:
+            entry["coverage"] = {name: dict(c) for name, c in self.coverage.items()}
         return entry
 
     @classmethod
@@ -233,4 +236,5 @@ class ArtifactRecord:
                    BuiltFile.from_json(d) if "sha256" in d else None,
                    QuantizationRecord.from_json(d["quantization"]) if "quantization" in d else None,
                    LatencyBlock.from_json(d["latency"]) if "latency" in d else None,
-                   Check.from_json(d["validation"]["checker"]) if "checker" in d["validation"] else None)
+                   Check.from_json(d["validation"]["checker"]) if "checker" in d["validation"] else None,
+                   d.get("coverage"))

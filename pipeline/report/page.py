@@ -18,6 +18,7 @@ from posepipe.pipeline.engine.atomic import atomic_path
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.manifest import agreement_cell, read_manifest, score_cell, task_metric
 from posepipe.pipeline.report.chart import chart, points
+from posepipe.pipeline.report.coverage import coverage_section
 from posepipe.pipeline.report.overlay import Overlays, overlays
 from posepipe.validators.validate import Reference, Status
 
@@ -63,6 +64,7 @@ def render(manifest: dict[str, Any], drawn: Overlays) -> str:
         f"<h1>posepipe report: {model} <span class='badge {status}'>{status}</span></h1>",
         f"<p class='meta'>{escape(_summary(manifest))}</p>",
         "<h2>Artifacts</h2>", _table(manifest), _disabled(manifest),
+        "<h2>Accelerator coverage</h2>", coverage_section(manifest),
         "<h2>Size, latency and accuracy</h2>",
         chart(points(manifest, lambda e: _latency(e, target)), latency_label, task_metric(manifest),
               manifest["reference"].get(task_metric(manifest))),

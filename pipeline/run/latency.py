@@ -144,8 +144,11 @@ def _estimate(target: DeviceEstimate, cost: ModelCost, fmt: Format, precision: P
     figure = target.estimate_ms(cost.macs, fmt, precision)
     if figure is None:
         return _skipped(f"no published basis for {fmt} {precision} on {target.source}", budget, "estimated")
+    # The published figures are LiteRT CPU figures, and no delegate (GPU, NNAPI, Core ML) figure has a
+    # published basis here: every estimate says it is a CPU one, delegated or not (see ``coverage``).
     return {"kind": "estimated", "threads": target.threads, "statistic": "estimate", "figure_ms": figure,
-            "basis": target.basis(precision), "budget_ms": budget, "status": str(judge(figure, budget))}
+            "runs_on": "cpu", "basis": target.basis(precision), "budget_ms": budget,
+            "status": str(judge(figure, budget))}
 
 
 def _phone(target: AdbTarget, path: Path, fmt: Format, cost: ModelCost, settings: BenchSettings,

@@ -54,6 +54,8 @@ from posepipe.pipeline.run.checkpoint import (
 )
 from posepipe.pipeline.run.checkpoint_formats import read_checkpoint
 from posepipe.pipeline.run.convert import artifact_path
+from posepipe.pipeline.run.coverage import attach as attach_coverage
+from posepipe.pipeline.run.coverage import required, shortfalls
 from posepipe.pipeline.run.data import Data, resolve_data, synth_config
 from posepipe.pipeline.run.inputs import Inputs, RunSettings, worker_workspace
 from posepipe.pipeline.run.latency import LatencyPlan, artifact_latency, breaches, plan, reference_latency
@@ -96,6 +98,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     entries = _artifacts(inputs, chosen, stages, console)
     cost = count(model)
     reference_timing = _latency(entries, inputs, cost, latency, stages, console)
+    attach_coverage(entries, inputs.out)
     artifacts = tuple(ArtifactRecord.from_json(e) for e in entries)
     manifest = Manifest(
         schema=SCHEMA, model=spec.name, version=spec.version, license=spec.license, preset=settings.preset,
@@ -107,7 +110,8 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         reference=ReferenceRecord(TaskMetric(reference["metric"]), reference["score"], reference_timing,
                                   reference.get("decoder")),
         model_stats=cost, latency=LatencyPlanRecord.of(latency),
-        passed=passed(artifacts) and not (latency.enforce and breaches(entries)),
+        passed=passed(artifacts) and not (latency.enforce and breaches(entries))
+        and not shortfalls(entries, required(spec)),
         artifacts=artifacts, disabled=tuple(Disabled.from_json(d) for d in disabled),
         reproducible={str(c.format): CONVERTERS[c.format].deterministic for c in chosen}, tools=tool_versions(),
     )

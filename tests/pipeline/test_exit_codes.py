@@ -182,6 +182,7 @@ TRIGGERS: dict[int, Trigger | str] = {
     27: "tests/pipeline/test_locks.py::test_a_second_writer_waits_for_the_first_and_says_whom_for",
     28: _pull_into_a_file,
     29: _raised(_too_large_image),
+    30: "tests/pipeline/test_coverage_run.py::test_a_spec_demanding_full_delegation_fails_the_run_with_one_line",
 }
 
 

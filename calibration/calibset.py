@@ -19,6 +19,7 @@ import numpy as np
 from posepipe.calibration.coco import CocoKeypoints, read_image
 from posepipe.calibration.errors import DatasetNotFoundError, EmptyDatasetError
 from posepipe.calibration.preprocess import person_crop, whole_image
+from posepipe.models.keypoints import KeypointSet
 from posepipe.models.spec import InputSpec, Topology
 
 RECOMMENDED_SAMPLES = 100  # below this, activation ranges are guesses (ultralytics warns under 300)
@@ -54,12 +55,12 @@ class CalibrationSet:
         return cls(input_name, np.load(path, allow_pickle=False), source)
 
 
-def from_coco(root: Path, num_keypoints: int, size: tuple[int, int], spec: InputSpec,
+def from_coco(root: Path, keypoints: KeypointSet | int, size: tuple[int, int], spec: InputSpec,
               samples: int, seed: int = 0, topology: Topology = Topology.TOP_DOWN) -> CalibrationSet:
     """``samples`` labelled people of the train split (whole images for a bottom-up
     model), chosen by a seeded shuffle so the set spreads over the whole split
     rather than its first images."""
-    split = CocoKeypoints.load(root, "train", num_keypoints)
+    split = CocoKeypoints.load(root, "train", keypoints)
     if topology is Topology.TOP_DOWN:
         people = split.top_down()
         pick = [(image, person.bbox) for image, person in people]

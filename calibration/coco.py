@@ -35,14 +35,18 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from posepipe.calibration.aic import read_split
 from posepipe.calibration.coco_parse import CocoImage, Person, Skip, parse_images, parse_people
 from posepipe.calibration.errors import (
     DatasetFormatError,
     DatasetNotFoundError,
     EmptyDatasetError,
     ImageTooLargeError,
+    KeypointSetMismatchError,
     MissingImageError,
 )
+from posepipe.calibration.layouts import Layout, find_layout
+from posepipe.models.keypoints import KeypointSet, find_set
 
 __all__ = ["CocoImage", "CocoKeypoints", "Person", "Skip", "read_image", "resolve_split"]
 
@@ -59,12 +63,20 @@ class CocoKeypoints:
     skipped: Mapping[Skip, int] = field(default_factory=dict)  # annotations not used as written, by reason
 
     @classmethod
-    def load(cls, root: Path, split: str, num_keypoints: int) -> CocoKeypoints:
+    def load(cls, root: Path, split: str, keypoints: KeypointSet | int) -> CocoKeypoints:
+        """``split`` for a model on ``keypoints``: the set (checked against the person
+        category's keypoint names, which decide the data's set), or only its size."""
+        if find_layout(root) is Layout.AI_CHALLENGER:  # the same records from AI Challenger's own files
+            aic = read_split(root, split, keypoints)
+            return cls(root, aic.name, aic.annotation_file, aic.images, tuple(aic.people), dict(aic.skipped))
         name = resolve_split(root, split)
         path = root / "annotations" / f"person_keypoints_{name}.json"
         doc = _read_json(path)
+        if isinstance(keypoints, KeypointSet):
+            check_keypoint_set(doc, path, keypoints)
         images = parse_images(doc, path, root / name)
-        people, skipped = parse_people(doc, path, images, num_keypoints)
+        people, skipped = parse_people(doc, path, images, len(keypoints) if isinstance(keypoints, KeypointSet)
+                                       else keypoints)
         return cls(root, name, path, images, tuple(people), dict(skipped))
 
     def skipped_note(self) -> str | None:
@@ -92,6 +104,24 @@ class CocoKeypoints:
         for person in self.people:
             people[person.image_id].append(person)
         return [(self.images[i], tuple(people[i])) for i in list(self.images)[:limit]]
+
+
+def check_keypoint_set(doc: Any, path: Path, keypoints: KeypointSet) -> None:
+    """The person category's ``keypoints`` names (COCO writes them) must be the model's
+    set, in its order: a 14-keypoint file of LSP read as AI Challenger's would train
+    every joint on another's labels. A file without names is left to the count check."""
+    categories = doc.get("categories") if isinstance(doc, dict) else None
+    person = next((c for c in categories if isinstance(c, dict) and c.get("id") == 1), None) \
+        if isinstance(categories, list) else None
+    names = person.get("keypoints") if person else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or keypoints.labels(names):
+        return
+    found = find_set(names)
+    listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    theirs = found.name if found else f"{len(names)} keypoints ({listed})"
+    hint = f"; use a model on it (-o keypoints={found.name})" if found else ""
+    raise KeypointSetMismatchError(f"{path}: the data's keypoint set is {theirs} but the model's is "
+                                   f"{keypoints.name}{hint}")
 
 
 def resolve_split(root: Path, split: str) -> str:

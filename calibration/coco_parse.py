@@ -174,7 +174,14 @@ def _person(entry: Entry, image: CocoImage, k: int) -> tuple[Person | None, Skip
     x, y, w, h = (float(v) for v in entry.numbers("bbox", 4, "x, y, width, height"))
     if w < 0 or h < 0:
         entry.fail(f"has a negative width or height ({w:g} x {h:g})", "bbox")
-    area = entry.non_negative("area", w * h)
+    return place_person(image, keypoints, (x, y, w, h), entry.non_negative("area", w * h))
+
+
+def place_person(image: CocoImage, keypoints: np.ndarray, bbox: tuple[float, float, float, float],
+                 area: float) -> tuple[Person | None, Skip | None]:
+    """A checked person as a run uses it, or why not (the policy of calibration/coco.py),
+    whichever file format it came from."""
+    x, y, w, h = bbox
     if not (keypoints[:, 2] > 0).any():  # no sample and nothing to judge: kept as written (see calibration/coco.py)
         return Person(image.id, (x, y, w, h), keypoints, area), None
     if w == 0 or h == 0:

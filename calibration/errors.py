@@ -35,3 +35,10 @@ class ImageTooLargeError(PosepipeError):
     large in memory is refused before it is decoded."""
 
     exit_code = 29
+
+
+class KeypointSetMismatchError(PosepipeError):
+    """A dataset labelled with another keypoint set than the model's (AI Challenger's
+    aic-14 for a COCO-17 model, say): it can neither train nor judge that model."""
+
+    exit_code = 32

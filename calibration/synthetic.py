@@ -1,11 +1,17 @@
 """A synthetic COCO-keypoints dataset: articulated figures on cluttered backgrounds.
 
 A fresh machine has no COCO download, so the pipeline makes its own labelled data
-and reads it through the real COCO reader. Figures have all 17 COCO keypoints,
-visibility flags (occluders, a head turned away, points off the image), and
-variety in scale, position, yaw, lean and limb angles. Left limbs are drawn in
-warm hues and right limbs in cool ones, like a team's kit, so left and right can
-be learned from a single image. Every image depends only on (seed, split, index).
+and reads it through the real COCO reader. Figures have visibility flags
+(occluders, a head turned away, points off the image), and variety in scale,
+position, yaw, lean and limb angles. Left limbs are drawn in warm hues and right
+limbs in cool ones, like a team's kit, so left and right can be learned from a
+single image. Every image depends only on (seed, split, index).
+
+A figure has every joint the built-in keypoint sets name (COCO's 17, then head_top,
+neck, upper_neck, thorax, pelvis: ``JOINTS``); a set's labels are its joints picked
+by name (``projection``), so one scene gives COCO-17, AI Challenger, MPII or LSP
+labels. The extra joints cost no random draw, so a COCO-17 set is byte for byte
+what it was before sets had names.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from posepipe.models.keypoints import COCO_17
+from posepipe.models.errors import ConfigError
+from posepipe.models.keypoints import COCO_17, KeypointSet, canonical
 
 SUPERSAMPLE = 2  # draw at twice the size and downsample: cheap anti-aliasing
+COCO = len(COCO_17)  # the first joints of a figure: the drawn ones, in COCO-17's order
 SPLITS = ("train", "val")
 
 
@@ -39,6 +47,7 @@ class SynthConfig:
     occlusion: float = 0.3  # chance that an occluder covers part of a figure
     back_facing: float = 0.2
     jpeg_quality: int = 90
+    keypoints: KeypointSet = COCO_17  # the set the labels follow
 
     def images(self, split: str) -> int:
         return self.train_images if split == "train" else self.val_images
@@ -46,12 +55,32 @@ class SynthConfig:
 
 @dataclass(frozen=True)
 class Figure:
-    keypoints: np.ndarray  # [17, 3]: x, y, visibility (COCO: 0 unlabelled, 1 hidden, 2 visible)
+    keypoints: np.ndarray  # [len(JOINTS), 3]: x, y, visibility (COCO: 0 unlabelled, 1 hidden, 2 visible)
     bbox: tuple[float, float, float, float]  # x, y, w, h
+
+
+# The figure's joints: COCO-17's (drawn, in COCO's order), then the ones other sets name.
+# ``neck`` (AI Challenger, LSP) is the middle of the neck, ``upper_neck`` (MPII) where
+# it meets the head, ``thorax`` (MPII) between the shoulders, ``pelvis`` between the hips.
+EXTRA_JOINTS = ("head_top", "neck", "upper_neck", "thorax", "pelvis")
+JOINTS = COCO_17.names + EXTRA_JOINTS
+
+
+def projection(keypoints: KeypointSet) -> tuple[int, ...]:
+    """For each keypoint of the set, its row in a figure's ``JOINTS``, by name (in one
+    spelling: ``r_ankle`` is ``right_ankle``); a set naming a joint the figure lacks
+    cannot be drawn (ConfigError naming it)."""
+    rows = {joint: i for i, joint in enumerate(JOINTS)}
+    missing = [n for n in keypoints.names if canonical(n) not in rows]
+    if missing:
+        raise ConfigError(f"the synthetic figures cannot label keypoint set {keypoints.name}: no joint "
+                          f"{', '.join(missing)}; they have {', '.join(JOINTS)}")
+    return tuple(rows[canonical(n)] for n in keypoints.names)
 
 
 def generate(root: Path, config: SynthConfig, progress: Callable[[int], None] | None = None) -> None:
     """Write ``root/annotations/person_keypoints_<split>.json`` and ``root/<split>/*.jpg``."""
+    rows = projection(config.keypoints)  # before any image: a set it cannot draw fails at once
     for split_index, split in enumerate(SPLITS):
         (root / split).mkdir(parents=True, exist_ok=True)
         images, annotations = [], []
@@ -63,7 +92,7 @@ def generate(root: Path, config: SynthConfig, progress: Callable[[int], None] | 
             image_id = i + 1
             images.append({"id": image_id, "file_name": name, "width": picture.width, "height": picture.height})
             for fig in figures:
-                annotations.append(_annotation(len(annotations) + 1, image_id, fig))
+                annotations.append(_annotation(len(annotations) + 1, image_id, fig, rows))
             if progress:
                 progress(1)
         _write_json(root / "annotations" / f"person_keypoints_{split}.json", images, annotations, config)
@@ -131,8 +160,8 @@ def _draw_figure(
     lean = rng.normal(0.0, 0.15) if rng.random() > 0.1 else rng.uniform(-0.8, 0.8)
     local = _pose(rng, size, yaw, lean)
     head_r = HEAD * size
-    margin = head_r * 1.5
-    lo, hi = local.min(axis=0) - margin, local.max(axis=0) + margin
+    margin = head_r * 1.5  # covers head_top: the extents are COCO's 17 joints', as before the extra ones
+    lo, hi = local[:COCO].min(axis=0) - margin, local[:COCO].max(axis=0) + margin
     span = np.array([width, height], float)
     offset = np.where(hi - lo < span, rng.uniform(0, 1, 2) * (span - (hi - lo)) - lo, span / 2 - (lo + hi) / 2)
     if earlier and config.overlap > 0 and rng.random() < config.overlap:
@@ -146,8 +175,8 @@ def _draw_figure(
         visibility = _occlude(rng, draw, points, visibility, size)
     keypoints = np.concatenate([points, visibility[:, None]], axis=1)
     keypoints[visibility == 0, :2] = 0.0
-    lo = np.clip(points.min(axis=0) - margin, 0, span)
-    hi = np.clip(points.max(axis=0) + margin, 0, span)
+    lo = np.clip(points[:COCO].min(axis=0) - margin, 0, span)
+    hi = np.clip(points[:COCO].max(axis=0) + margin, 0, span)
     bbox = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
     return Figure(keypoints.astype(np.float32), bbox)
 
@@ -163,7 +192,7 @@ def _beside(rng: np.random.Generator, other: Figure, lo: np.ndarray, hi: np.ndar
 
 
 def _pose(rng: np.random.Generator, size: float, yaw: float, lean: float) -> np.ndarray:
-    """The 17 keypoints in figure-local pixels, pelvis at the origin, y down."""
+    """Every joint of ``JOINTS`` in figure-local pixels, pelvis at the origin, y down."""
     up = np.array([math.sin(lean), -math.cos(lean)])
     right = np.array([math.cos(lean), math.sin(lean)])  # image right for an upright figure
     facing = math.cos(yaw)  # > 0: facing the camera, so the person's left is on the image right
@@ -190,7 +219,17 @@ def _pose(rng: np.random.Generator, size: float, yaw: float, lean: float) -> np.
     kp[2] = head + right * r * (-0.38 * facing + 0.4 * turn) + up * 0.2 * r
     kp[3] = head + right * r * (0.95 * facing - 0.2 * turn) + up * 0.1 * r
     kp[4] = head + right * r * (-0.95 * facing - 0.2 * turn) + up * 0.1 * r
-    return kp
+    return np.concatenate([kp, _extra_joints(kp, neck, up, size)])
+
+
+def _extra_joints(kp: np.ndarray, thorax: np.ndarray, up: np.ndarray, size: float) -> np.ndarray:
+    """``EXTRA_JOINTS`` from the drawn figure, with no random draw (the COCO labels
+    of a seed stay as they were): head_top on the drawn head's crown (the circle
+    round the ears' midpoint), the neck's middle and top on the drawn neck."""
+    centre = (kp[3] + kp[4]) / 2  # where _draw_head centres the head
+    extra = {"head_top": centre + up * HEAD * size, "neck": thorax + up * NECK * size / 2,
+             "upper_neck": thorax + up * NECK * size, "thorax": thorax, "pelvis": np.zeros(2)}
+    return np.stack([extra[name] for name in EXTRA_JOINTS])
 
 
 def _limb(direction: np.ndarray, angle: float, length: float) -> np.ndarray:
@@ -247,7 +286,7 @@ def _draw_head(draw: ImageDraw.ImageDraw, kp: np.ndarray, size: float,
 
 
 def _visibility(points: np.ndarray, yaw: float, width: int, height: int) -> np.ndarray:
-    v = np.full(17, 2.0)
+    v = np.full(len(points), 2.0)
     if math.cos(yaw) <= 0:  # the back of the head hides the face
         v[[0, 1, 2]] = 1
     turn = math.sin(yaw) * math.cos(yaw)
@@ -260,7 +299,7 @@ def _visibility(points: np.ndarray, yaw: float, width: int, height: int) -> np.n
 
 def _occlude(rng: np.random.Generator, draw: ImageDraw.ImageDraw, points: np.ndarray,
              visibility: np.ndarray, size: float) -> np.ndarray:
-    centre = points[rng.integers(0, 17)]
+    centre = points[rng.integers(0, COCO)]
     half = rng.uniform(0.08, 0.2, size=2) * size
     lo, hi = centre - half, centre + half
     colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
@@ -273,8 +312,9 @@ def _occlude(rng: np.random.Generator, draw: ImageDraw.ImageDraw, points: np.nda
 # --- COCO JSON ----------------------------------------------------------------------------
 
 
-def _annotation(ann_id: int, image_id: int, fig: Figure) -> dict:
+def _annotation(ann_id: int, image_id: int, fig: Figure, rows: tuple[int, ...]) -> dict:
     x, y, w, h = fig.bbox
+    keypoints = fig.keypoints[list(rows)]
     return {
         "id": ann_id,
         "image_id": image_id,
@@ -282,8 +322,8 @@ def _annotation(ann_id: int, image_id: int, fig: Figure) -> dict:
         "iscrowd": 0,
         "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
         "area": round(w * h, 2),
-        "num_keypoints": int((fig.keypoints[:, 2] > 0).sum()),
-        "keypoints": [round(float(v), 2) if j % 3 != 2 else int(v) for j, v in enumerate(fig.keypoints.ravel())],
+        "num_keypoints": int((keypoints[:, 2] > 0).sum()),
+        "keypoints": [round(float(v), 2) if j % 3 != 2 else int(v) for j, v in enumerate(keypoints.ravel())],
     }
 
 
@@ -296,8 +336,8 @@ def _write_json(path: Path, images: list, annotations: list, config: SynthConfig
         "annotations": annotations,
         "categories": [{
             "id": 1, "name": "person", "supercategory": "person",
-            "keypoints": list(COCO_17.names),
-            "skeleton": [[a + 1, b + 1] for a, b in COCO_17.skeleton],
+            "keypoints": list(config.keypoints.names),
+            "skeleton": [[a + 1, b + 1] for a, b in config.keypoints.skeleton],
         }],
     }
     path.write_text(json.dumps(doc))

@@ -44,6 +44,7 @@ class ConversionRequest:
     precision: Precision
     calibration: Iterable[dict[str, np.ndarray]] | None = None
     recipe: Recipe = field(default_factory=Recipe)
+    source: Path | None = None  # the file a derived format is made from (an .ort from its passed .onnx)
 
     def calibration_data(self) -> Iterable[dict[str, np.ndarray]]:
         if self.calibration is None:
@@ -59,6 +60,14 @@ class ConversionRequest:
         """The model's own output names: a config may deploy fewer outputs than the
         spec lists (``ModelSpec.outputs_for``), and the checkpoint was checked against those."""
         return tuple(sorted(self.model.output))
+
+    @property
+    def output_order(self) -> tuple[str, ...]:
+        """The model's outputs in the order its spec declares them: every file lists
+        them so by index (a published model's order, which apps index by), not as
+        the converter happened to."""
+        declared = [o.name for o in self.spec.outputs if o.name in self.model.output]
+        return tuple(declared + [n for n in self.output_names if n not in declared])
 
 
 class Converter(Protocol):
@@ -83,6 +92,14 @@ class Converter(Protocol):
     def verify(self, path: Path) -> None:
         """Run the format's strictest validity check on the finished file; a
         ConversionError carrying the checker's message when it refuses it."""
+
+
+@runtime_checkable
+class Companioned(Protocol):
+    """A converter that writes files beside the artifact that ship with it (the
+    .ort's required-operators config): listed, digested and pulled with it."""
+
+    def companions(self, path: Path) -> tuple[Path, ...]: ...
 
 
 @runtime_checkable

@@ -17,20 +17,28 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from posepipe.converters.signature import Signature, TensorInfo
-from posepipe.models.spec import OutputKind
+from posepipe.models.spec import Activation, OutputKind
 
 SCHEMA = "posepipe.artifact-metadata/1"
 SCHEMA_KEY = "posepipe_schema"
-STRUCTURED = ("keypoints", "skeleton", "input", "outputs")  # JSON-valued props
+STRUCTURED = ("keypoints", "skeleton", "input", "outputs", "preview")  # JSON-valued props
 AUTHOR = "posepipe"
 # What an app reads in each kind of output (the kind, not the model, decides it).
 MEANING = {
     OutputKind.HEATMAPS: "one channel per keypoint in keypoint order; the peak marks the keypoint",
     OutputKind.OFFSETS: "2K channels: K y then K x offsets, input pixels from the cell to each keypoint",
-    OutputKind.DISPLACEMENTS: "2E channels: E y then E x displacements, input pixels along each skeleton edge",
-    OutputKind.PAFS: "2 channels per skeleton edge: x then y of the unit vector along the limb",
+    OutputKind.DISPLACEMENTS: "2E channels: E y then E x displacements, input pixels from a cell near edge e's first"
+                              " keypoint to its second",
+    OutputKind.PAFS: "2 channels per edge: x then y of the unit vector from edge e's first keypoint to its second",
     OutputKind.COORDS: "one row per keypoint in keypoint order: x / input width, y / input height",
     OutputKind.VISIBILITY: "one value per keypoint in keypoint order: the probability it is visible",
+}
+# What an app applies to an output's values first (the loss the output trained with decides it).
+ACTIVATION = {
+    Activation.NONE: "",
+    Activation.PROBABILITY: "probabilities in [0, 1]",
+    Activation.SIGMOID: "logits: a sigmoid of each value gives its probability",
+    Activation.SPATIAL_SOFTMAX: "logits: a softmax over each channel's H x W cells gives its distribution",
 }
 
 
@@ -48,11 +56,16 @@ class InputMeta:
     shape: tuple[int, ...] = ()
     dtype: str = "float32"
     quantization: dict[str, float] | None = None  # integer input: real = scale * (q - zero_point)
+    image: dict[str, Any] | None = None  # a picture input (Core ML): the file applies pixel * scale + bias itself
 
     def describe(self) -> str:
         h, w = self.size
         mean, std = _per_channel(self.mean), _per_channel(self.std)
         text = f"{self.color} image {h}x{w}, {self.layout} {self.dtype}, normalised (pixel - {mean}) / {std}"
+        if self.image:
+            text = (f"{self.image['color']} image {h}x{w} (a picture, e.g. a CVPixelBuffer): the file normalises it "
+                    f"itself, pixel * {self.image['scale']:.6g} + {_per_channel(tuple(self.image['bias']))}, "
+                    f"i.e. (pixel - {mean}) / {std}")
         if self.crop_padding:
             text += f"; a person box grown {self.crop_padding:g}x, aspect kept"
         if self.quantization:
@@ -72,12 +85,18 @@ class OutputMeta:
     shape: tuple[int, ...] = ()
     dtype: str = "float32"
     quantization: dict[str, float] | None = None  # integer output: real = scale * (q - zero_point)
+    activation: str = str(Activation.NONE)  # logits or probabilities (models/spec.py Activation)
+    edges: tuple[tuple[str, str], ...] = ()  # per-edge outputs: (from, to) keypoint names in channel order
 
     def describe(self, keypoints: int) -> str:
         shape = "x".join(str(d) for d in self.shape)
         where = f" at stride {self.stride}, {self.layout}" if self.stride is not None else ","
         text = f"{self.kind}{where} {shape} {self.dtype}: {MEANING[OutputKind(self.kind)]}"
         text += f" ({keypoints} keypoints)"
+        if ACTIVATION[Activation(self.activation)]:
+            text += f"; {ACTIVATION[Activation(self.activation)]}"
+        if self.edges:
+            text += f"; {len(self.edges)} edges: " + ", ".join(f"{a}->{b}" for a, b in self.edges)
         if self.quantization:
             text += f"; real = {self.quantization['scale']:.6g} * (q - {self.quantization['zero_point']})"
         return text
@@ -100,6 +119,8 @@ class ArtifactMetadata:
     input: InputMeta
     outputs: tuple[OutputMeta, ...]
     author: str = AUTHOR
+    # Xcode's Core ML preview ({"type": ..., "params": {...}}; models/spec.py ``xcode_preview``), or None.
+    preview: dict[str, Any] | None = None
 
     def for_artifact(self, fmt: str, precision: str, signature: Signature) -> ArtifactMetadata:
         """This model's document for one written file."""
@@ -159,7 +180,9 @@ def _tensor_fields(tensor: TensorInfo) -> dict[str, Any]:
     quantization = None
     if tensor.quantization:
         quantization = {"scale": tensor.quantization[0], "zero_point": tensor.quantization[1]}
-    return {"shape": tuple(tensor.shape), "dtype": tensor.dtype, "quantization": quantization}
+    image = tensor.image.to_json() if tensor.image else None
+    return {"shape": tuple(tensor.shape), "dtype": tensor.dtype, "quantization": quantization} | (
+        {"image": image} if image else {})
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ class Format(StrEnum):
     ONNX = "onnx"
     COREML = "coreml"  # Core ML mlprogram (.mlpackage), iOS 15+
     COREML_NN = "coreml-nn"  # Core ML neuralnetwork (.mlmodel), iOS 14
+    ORT = "ort"  # ONNX Runtime's own format (.ort, what ORT Mobile's reduced builds load), made from the .onnx
 
     @property
     def suffix(self) -> str:
@@ -27,7 +28,7 @@ class Format(StrEnum):
         for fmt, suffix in _SUFFIXES.items():
             if str(path).rstrip("/").endswith(suffix):
                 return fmt
-        raise ValueError(f"{path}: not a .tflite, .onnx, .mlpackage or .mlmodel file")
+        raise ValueError(f"{path}: not a .tflite, .onnx, .ort, .mlpackage or .mlmodel file")
 
 
 _SUFFIXES = {
@@ -35,6 +36,7 @@ _SUFFIXES = {
     Format.ONNX: ".onnx",
     Format.COREML: ".mlpackage",
     Format.COREML_NN: ".mlmodel",
+    Format.ORT: ".ort",
 }
 
 

@@ -16,11 +16,15 @@ import numpy as np
 
 from posepipe.models.errors import ConfigError
 from posepipe.models.formats import Precision
-from posepipe.models.keypoints import KeypointSet
+from posepipe.models.keypoints import KeypointSet, keypoint_set
 from posepipe.models.limits import COMMON, Limit, check_limits, check_rules
 
 if TYPE_CHECKING:
     import keras
+
+
+# The -o key that chooses a model's keypoint set (``ModelSpec.configured``), e.g. -o keypoints=aic-14.
+KEYPOINTS_OPTION = "keypoints"
 
 
 class OutputKind(StrEnum):
@@ -55,10 +59,23 @@ class InputSpec:
     layout: str = "NHWC"
 
     def normalise(self, pixels: np.ndarray) -> np.ndarray:
-        """uint8 RGB pixels [..., H, W, 3] -> float32 model input."""
+        """uint8 RGB pixels [..., H, W, 3] -> float32 model input (channels reversed
+        first for a model that takes BGR, as OpenCV-trained ones do; mean and std are
+        then in the model's channel order)."""
         mean = np.asarray(self.mean, np.float32)
         std = np.asarray(self.std, np.float32)
-        return (pixels.astype(np.float32) - mean) / std
+        ordered = pixels[..., ::-1] if self.color == "BGR" else pixels
+        return (ordered.astype(np.float32) - mean) / std
+
+
+class Activation(StrEnum):
+    """What an output's values are, so an app applies what the decoder applies (the
+    loss the output trained with decides it): logits need the named function first."""
+
+    NONE = "none"  # read as they are: input pixels, unit vectors, coordinates
+    PROBABILITY = "probability"  # already probabilities in [0, 1] (a sigmoid inside the model)
+    SIGMOID = "sigmoid"  # logits: a sigmoid per value gives each one's probability
+    SPATIAL_SOFTMAX = "spatial-softmax"  # logits: a softmax over each channel's H x W cells
 
 
 @dataclass(frozen=True)
@@ -66,11 +83,17 @@ class OutputSpec:
     name: str
     kind: OutputKind
     stride: int | None  # input pixels per output cell; None for non-spatial outputs
+    activation: Activation = Activation.NONE
+    # Outputs laid out per edge (displacements, PAFs): the (from, to) keypoint indices of each
+    # edge in channel order; the vectors point from the first keypoint towards the second.
+    edges: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if (self.stride is None) == self.kind.spatial:
             raise ValueError(f"output {self.name!r}: a {self.kind} output {'needs' if self.kind.spatial else 'has no'}"
                              " stride")
+        if self.edges and self.kind not in (OutputKind.DISPLACEMENTS, OutputKind.PAFS):
+            raise ValueError(f"output {self.name!r}: a {self.kind} output has no edges")
 
 
 @dataclass(frozen=True)
@@ -273,6 +296,10 @@ class ModelSpec:
     limits: Mapping[str, Limit] = field(default_factory=dict)
     # Rules between config fields (ConfigError), run by ``config()`` once every field is in range.
     check: Callable[[Any], None] | None = None
+    # Xcode's preview of the Core ML files under a config: its type and parameters (the keys of
+    # coremltools' "Xcode Model Preview Types", e.g. "poseEstimation", {"width_multiplier": 0.5,
+    # "output_stride": 16}); None: Xcode shows no preview.
+    xcode_preview: Callable[[Any], tuple[str, Mapping[str, Any]]] | None = None
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.outputs]
@@ -291,15 +318,50 @@ class ModelSpec:
             raise ValueError(f"{self.name}: limits for fields its config lacks: {', '.join(unknown)}")
 
     def config(self, preset: str = "default", overrides: Mapping[str, str] | None = None) -> Any:
-        """The named preset ('default' or 'tiny') with string overrides applied."""
+        """The named preset ('default' or 'tiny') with string overrides applied.
+
+        A ``keypoints`` override must name this spec's own set: ``configured`` applies
+        another set to the spec first (a config alone cannot change what keypoints mean).
+        """
         if preset not in ("default", "tiny"):
             raise ConfigError(f"{self.name}: unknown preset {preset!r}; use 'default' or 'tiny'")
+        overrides = dict(overrides or {})
+        wanted = overrides.pop(KEYPOINTS_OPTION, None)
+        if wanted is not None and not self.keypoints.called(wanted):
+            raise ConfigError(f"{self.name}: {KEYPOINTS_OPTION}={wanted} on a spec of {self.keypoints.name}; "
+                              "resolve it with ModelSpec.configured")
         base = self.default if preset == "default" else self.tiny
-        config = apply_overrides(base, overrides or {})
-        check_limits(self.name, config, self.field_limits(), overrides or {})
+        config = apply_overrides(base, overrides)
+        check_limits(self.name, config, self.field_limits(), overrides)
         if self.check is not None:
-            check_rules(self.name, config, self.check, overrides or {})
+            check_rules(self.name, config, self.check, overrides)
         return config
+
+    def configured(self, preset: str = "default", overrides: Mapping[str, str] | None = None) -> tuple[ModelSpec, Any]:
+        """The spec on the keypoint set a ``keypoints=NAME`` override chooses (``with_keypoints``)
+        and its config with the other overrides: what every command resolves ``-o`` with."""
+        wanted = (overrides or {}).get(KEYPOINTS_OPTION)
+        spec = self if wanted is None or self.keypoints.called(wanted) else self.with_keypoints(keypoint_set(wanted))
+        return spec, spec.config(preset, overrides)
+
+    def with_keypoints(self, keypoints: KeypointSet) -> ModelSpec:
+        """This model on another keypoint set: the spec with that set, and its configs'
+        ``num_keypoints`` following it. Outputs laid out per edge (PoseNet's displacements
+        along COCO's pose tree, OpenPose's PAF limbs) are fixed to the set their edges
+        index, so such a model refuses another set (ConfigError) rather than mislabel it."""
+        if keypoints == self.keypoints:
+            return self
+        fixed = [o.name for o in self.outputs if o.edges or o.kind in (OutputKind.DISPLACEMENTS, OutputKind.PAFS)]
+        if fixed:
+            raise ConfigError(f"{self.name}: keypoints={keypoints.name} is not available: its {', '.join(fixed)} "
+                              f"output{'s follow' if len(fixed) > 1 else ' follows'} the edges of "
+                              f"{self.keypoints.name}; it is trained on {self.keypoints.name} only")
+        if not any(f.name == "num_keypoints" for f in dataclasses.fields(self.default)):
+            raise ConfigError(f"{self.name}: keypoints={keypoints.name} is not available: its config has no "
+                              "num_keypoints, so its outputs are fixed to " + self.keypoints.name)
+        size = {"num_keypoints": len(keypoints)}
+        return dataclasses.replace(self, keypoints=keypoints, default=dataclasses.replace(self.default, **size),
+                                   tiny=dataclasses.replace(self.tiny, **size))
 
     def field_limits(self) -> dict[str, Limit]:
         """Every config field's valid values: the common ones, the keypoint count, the model's own."""

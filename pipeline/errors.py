@@ -12,10 +12,12 @@ from posepipe.calibration.errors import (
     DatasetNotFoundError,
     EmptyDatasetError,
     ImageTooLargeError,
+    KeypointSetMismatchError,
     MissingImageError,
 )
 from posepipe.converters.base import ConversionError
 from posepipe.models.errors import ConfigError, FileSystemError, PosepipeError, UnknownModelError
+from posepipe.models.specfile.errors import SpecFileError
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
 from posepipe.validators.runners.base import NotExecutableError
 
@@ -155,6 +157,8 @@ ERRORS: tuple[type[PosepipeError], ...] = (
     FileSystemError,
     ImageTooLargeError,
     CoverageNotMetError,
+    SpecFileError,
+    KeypointSetMismatchError,
 )
 
 __all__ = [
@@ -163,7 +167,7 @@ __all__ = [
     "ConversionError", "CoverageNotMetError",
     "DatasetFormatError", "DatasetNotFoundError", "DistributeError", "EmptyDatasetError",
     "FailedArtifactError", "FileSystemError", "FolderLockedError", "ImageTooLargeError",
-    "IntegrityError", "NotInIndexError", "SourceError", "UnsafePathError",
+    "IntegrityError", "KeypointSetMismatchError", "NotInIndexError", "SourceError", "UnsafePathError",
     "MissingImageError", "NotExecutableError", "PosepipeError", "UnknownArtifactError", "UnknownModelError",
-    "UnreadableArtifactError", "UnsupportedOpError", "WorkerDiedError",
+    "SpecFileError", "UnreadableArtifactError", "UnsupportedOpError", "WorkerDiedError",
 ]

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Audit a posepipe manifest without posepipe.
 
-Loads the checkpoint and every .tflite and .onnx file itself (Keras, LiteRT, ONNX
-Runtime), re-reads the val images with its own crop, and recomputes what the
+Loads the checkpoint and every .tflite, .onnx and .ort file itself (Keras, LiteRT,
+ONNX Runtime), re-reads the val images with its own crop, and recomputes what the
 manifest claims: file digests and sizes, per-output max/mean absolute error
 against the Keras model, and PCK@0.2 of model and artifact. It imports nothing
 from posepipe, so a bug in posepipe's validators cannot hide here too.
@@ -18,11 +18,31 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 TORSO = ((5, 12), (6, 11))  # COCO: left shoulder - right hip, right shoulder - left hip
+
+
+def custom_objects(keras: Any) -> dict[str, Any]:
+    """posepipe's one custom layer, written again here as plain repetition of rows and
+    columns (what ``UpSampling2D`` does), so the checkpoint loads without posepipe and
+    the audit's reference also checks that posepipe's resize means the same thing."""
+
+    class NearestUpsampling(keras.layers.Layer):
+        def __init__(self, factor: int = 2, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x: Any) -> Any:
+            return keras.ops.repeat(keras.ops.repeat(x, self.factor, axis=1), self.factor, axis=2)
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "factor": self.factor}
+
+    return {"posepipe>NearestUpsampling": NearestUpsampling, "NearestUpsampling": NearestUpsampling}
 
 
 def sha256(path: Path) -> str:
@@ -155,7 +175,10 @@ def run_artifact(path: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
     else:
         import onnxruntime
 
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = onnxruntime.SessionOptions()
+        if path.suffix == ".ort":  # its saved runtime optimizations replayed, as an app enables them
+            options.add_session_config_entry("session.enable_saved_runtime_optimizations", "1")
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         outputs = [dict(zip(names, session.run(names, {"image": x[None]}), strict=True)) for x in inputs]
     return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
@@ -194,7 +217,7 @@ def audit(manifest_path: Path) -> list[str]:
     checkpoint = Path(manifest["checkpoint"]["path"])
     if sha256(checkpoint) != manifest["checkpoint"]["sha256"]:
         problems.append(f"checkpoint {checkpoint}: sha256 differs from the manifest")
-    model = keras.models.load_model(checkpoint, compile=False, safe_mode=True)
+    model = keras.models.load_model(checkpoint, compile=False, safe_mode=True, custom_objects=custom_objects(keras))
     inputs, windows, truth = val_samples(manifest)
     reference = {k: np.asarray(v) for k, v in model.predict(inputs, batch_size=32, verbose=0).items()}
     reference_pck = pck(locate(reference, manifest, windows), truth)
@@ -202,7 +225,8 @@ def audit(manifest_path: Path) -> list[str]:
         problems.append(f"reference PCK {reference_pck:.4f}, manifest {manifest['reference']['pck']:.4f}")
     for entry in manifest["artifacts"]:
         path = folder / entry["file"]
-        if path.suffix not in (".tflite", ".onnx") or entry["validation"]["status"] == "not-executed":
+        if path.suffix not in (".tflite", ".onnx", ".ort") or entry["validation"]["status"] == "not-executed" \
+                or "sha256" not in entry:  # an .ort not made because its .onnx failed has no file
             continue
         if sha256(path) != entry["sha256"] or path.stat().st_size != entry["bytes"]:
             problems.append(f"{entry['file']}: sha256 or size differs from the manifest")

@@ -179,6 +179,7 @@ def formats_page() -> str:
             "`--precisions` names the others (or `all`). A model may leave a default out with a measured reason "
             "(`ModelSpec.disabled`, listed on the [zoo page](zoo.md)). Files are named `<model>-<precision>.<ext>`. "
             "Calibrated precisions need a calibration set (drawn from the training split).\n\n"
+            + _derived_text()
             + table(header, rows)
             + "\n## Default tolerances\n\n"
             "What every artifact is held to against the Keras reference on the val split, per precision "
@@ -189,6 +190,18 @@ def formats_page() -> str:
             "(PCK@0.2 top-down, OKS AP bottom-up) an artifact may lose against the reference.\n\n"
             + table(("precision", "atol", "rtol", "min cosine", "min SNR dB", "min agreement", "max task drop"),
                     bounds))
+
+
+def _derived_text() -> str:
+    """What the formats made from another format's file are made from (pipeline/run/matrix.py)."""
+    from posepipe.pipeline.run.matrix import SOURCES
+
+    lines = [f"`{made.value}` files are made from the `{source.value}` file of the same precision, once it has "
+             "passed, and validated exactly like it; they ship with the files their converter writes beside them "
+             "(`.ort`: `<model>-<precision>.required_operators.config`, what a reduced ORT Mobile build takes), "
+             "listed in the manifest with their sha256 and pulled with them.\n\n"
+             for made, source in SOURCES.items()]
+    return "".join(lines)
 
 
 def _num(value: float | None) -> str:

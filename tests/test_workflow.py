@@ -74,6 +74,17 @@ def test_the_workflow_builds_every_model_and_checks_core_ml_on_macos() -> None:
     assert "posepipe index" in step(jobs["index"], "name", "posepipe index")["run"]
 
 
+def test_the_macos_job_reports_core_ml_compute_plans() -> None:
+    import yaml
+
+    coreml = yaml.safe_load(WORKFLOW.read_text())["jobs"]["coreml"]
+    script = step(coreml, "name", "Core ML compute plan of every Core ML file")["run"]
+    assert ".venv/bin/python scripts/coreml_compute_plan.py" in script and "*.mlpackage" in script
+    assert (ROOT / "scripts" / "coreml_compute_plan.py").is_file()
+    uploads = [s["with"]["path"] for s in coreml["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert "artifacts/${{ matrix.model }}/*.compute-plan.json" in uploads
+
+
 def test_list_names_is_the_zoo(capfd: pytest.CaptureFixture[str]) -> None:
     result = invoke(capfd, "list", "--names")
     assert result.code == 0 and result.out.split() == models.names()

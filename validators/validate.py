@@ -36,14 +36,20 @@ class TaskMetrics:
     agreement: float  # share of (paired people's) keypoints within ``agreement_px`` of the reference's
     agreement_px: float
     people: float | None = None  # share of people both decodings found; None for a top-down crop
+    # PCKh@0.5 beside the main metric, where the keypoint set has a head segment (else None)
+    pckh: float | None = None
+    pckh_reference: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Keys named after the metric (``pck``, ``pck_delta``, ``oks_ap``, ...), so a
-        manifest says what it measured."""
+        manifest says what it measured; ``pckh`` keys too where it was measured."""
         m = str(self.metric)
         people = {} if self.people is None else {"people_agreement": self.people}
+        head = {} if self.pckh is None or self.pckh_reference is None else {
+            "pckh": self.pckh, "pckh_reference": self.pckh_reference,
+            "pckh_delta": 100.0 * (self.pckh - self.pckh_reference)}
         return {"metric": m, f"{m}_reference": self.reference, m: self.value, f"{m}_delta": self.delta,
-                "agreement": self.agreement, "agreement_px": self.agreement_px} | people
+                "agreement": self.agreement, "agreement_px": self.agreement_px} | people | head
 
     def failures(self, tolerance: Tolerance) -> list[str]:
         """The task bounds this artifact breaks, one line each."""
@@ -96,12 +102,17 @@ class Reference:
 
     @property
     def task(self) -> Task:
-        return task_for(self.spec.topology)
+        return task_for(self.spec.topology, self.spec.keypoints)
 
     @cached_property
     def score(self) -> float:
         """The reference's task score: PCK@0.2 (top-down) or OKS AP (bottom-up)."""
         return self.task.score(self.samples, self.keypoints, self.spec.keypoints)
+
+    @cached_property
+    def head_score(self) -> float | None:
+        """The reference's PCKh@0.5, or None when the keypoint set has no head segment."""
+        return self.task.head_score(self.samples, self.keypoints, self.spec.keypoints)
 
 
 def validate(path: Path, reference: Reference, tolerance: Tolerance, threads: int = 1) -> ValidationResult:
@@ -119,9 +130,10 @@ def validate(path: Path, reference: Reference, tolerance: Tolerance, threads: in
 
 
 def validate_with(runner: Runner, reference: Reference, tolerance: Tolerance) -> ValidationResult:
-    input_name = reference.spec.input.name
-    with runner:
-        per_sample = [runner.infer({input_name: x[None]}) for x in reference.inputs]
+    input_name, pixels = reference.spec.input.name, reference.samples.pixels
+    with runner:  # an image input (Core ML) gets the crop's pixels and normalises them itself; others the tensor
+        per_sample = [runner.infer(runner.feed(input_name, pixels[i][None], x[None]))
+                      for i, x in enumerate(reference.inputs)]
     actual = {name: np.concatenate([o[name] for o in per_sample]) for name in per_sample[0]}
     failures = compare_names(reference.outputs, actual)
     comparisons = tuple(
@@ -156,4 +168,6 @@ def _task(reference: Reference, keypoints: Any, tolerance: Tolerance) -> TaskMet
         agreement=agreement.keypoints,
         agreement_px=tolerance.agreement_px,
         people=agreement.people,
+        pckh=task.head_score(reference.samples, keypoints, reference.spec.keypoints),
+        pckh_reference=reference.head_score,
     )

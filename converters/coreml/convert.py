@@ -1,7 +1,8 @@
 """Keras -> Core ML: an mlprogram (.mlpackage, iOS 15+) and a neuralnetwork
 (.mlmodel, iOS 14, as Mobile Pose Estimation for TensorFlow 2.0 ships). coremltools converts Keras 3 Functional
 models directly (it warns it was tested up to TF 2.12; Sequential models fail,
-coremltools#2279, which is one reason the zoo is Functional only)."""
+coremltools#2279, which is one reason the zoo is Functional only). Every file takes
+an image input (converters/coreml/image.py), so an app feeds it a camera frame."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from posepipe.converters.base import ConversionError, ConversionRequest, batch_one
 from posepipe.converters.coreml import check as coreml_check
+from posepipe.converters.coreml import image as coreml_image
 from posepipe.converters.coreml import metadata as coreml_metadata
 from posepipe.converters.metadata import ArtifactMetadata, Embedded
 from posepipe.converters.recipe import PALETTE_BITS
@@ -51,7 +53,7 @@ class CoreMLConverter:
         model = batch_one(request)
         options: dict[str, Any] = {
             "source": "tensorflow",
-            "inputs": [ct.TensorType(name=request.spec.input.name, shape=request.input_shape)],
+            "inputs": [coreml_image.image_type(ct, request.spec.input, request.input_shape, request.spec.name)],
         }
         precision = request.precision
         if self.format is Format.COREML:
@@ -86,7 +88,8 @@ class CoreMLConverter:
     def signature(self, path: Path) -> Signature:
         spec = _coremltools().utils.load_spec(str(path))
         return Signature(
-            inputs=tuple(_info(f) for f in spec.description.input),
+            inputs=tuple(coreml_image.image_info(spec, f) if f.type.WhichOneof("Type") == "imageType" else _info(f)
+                         for f in spec.description.input),
             outputs=tuple(_info(f) for f in spec.description.output),
         )
 
@@ -111,9 +114,19 @@ def _compressed(mlmodel: Any, request: ConversionRequest) -> Any:
     if precision is Precision.A8W8:
         activations = cto.OptimizationConfig(global_config=cto.experimental.OpActivationLinearQuantizerConfig(
             mode="linear_symmetric"))
-        samples = list(request.calibration_data())
+        samples = _pictures(request)
         mlmodel = cto.experimental.linear_quantize_activations(mlmodel, activations, samples)
     return cto.linear_quantize_weights(mlmodel, weights)
+
+
+def _pictures(request: ConversionRequest) -> list[dict[str, Any]]:
+    """The calibration set as Core ML ``predict`` takes an image input: one PIL
+    picture per sample, its pixels recovered from the normalised tensor."""
+    from PIL import Image
+
+    spec_input = request.spec.input
+    return [{name: Image.fromarray(coreml_image.pixels(spec_input, x)[0])
+             for name, x in sample.items()} for sample in request.calibration_data()]
 
 
 def _coremltools() -> Any:

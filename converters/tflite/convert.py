@@ -37,7 +37,7 @@ class TFLiteConverter:
             raise
         except Exception as error:  # the converter raises bare Exceptions with MLIR dumps
             raise ConversionError(f"tflite: {request.spec.name}: {str(error).splitlines()[0]}") from error
-        out.write_bytes(flatbuffer)
+        out.write_bytes(in_order(flatbuffer, request.output_order))
 
     def sensitivity(self, request: ConversionRequest, probe: Iterable[dict[str, np.ndarray]]) -> Sensitivity:
         """Each quantized tensor's RMSE against float, in units of its own scale
@@ -116,6 +116,33 @@ class TFLiteConverter:
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=_representative(request), debug_options=options)
         return debugger.get_nondebug_quantized_model()
+
+
+def in_order(flatbuffer: bytes, names: tuple[str, ...]) -> bytes:
+    """The model with its outputs in ``names`` order by index (the subgraph's and the
+    signature's) and each output tensor named as its signature output, so an app
+    written against ``getOutputTensor(i)`` reads what the spec declares. TensorFlow's
+    converter orders and names them after its own graph (four heads came out in
+    neither the declared nor the alphabetical order, named
+    ``StatefulPartitionedCall_1:1``...). The signature runner addresses outputs by
+    name and is not affected."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+    (signature,) = model.signatureDefs
+    outputs = {_text(o.name): o for o in signature.outputs}
+    if sorted(outputs) != sorted(names):
+        raise ConversionError(f"tflite: outputs {sorted(outputs)}, expected {sorted(names)}")
+    signature.outputs = [outputs[name] for name in names]
+    subgraph = model.subgraphs[signature.subgraphIndex]
+    subgraph.outputs = [outputs[name].tensorIndex for name in names]
+    for name in names:
+        subgraph.tensors[outputs[name].tensorIndex].name = name.encode()
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _tensors_of(model: bytes, layers: tuple[str, ...], known: set[str]) -> list[str]:

@@ -83,3 +83,47 @@ def channel_attention(x: Any, name: str, reduction: int = 4) -> Any:
     gate = layers.Conv2D(max(8, channels // reduction), 1, activation="relu", name=f"{name}_squeeze")(gate)
     gate = layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_excite")(gate)
     return layers.Multiply(name=f"{name}_scale")([x, gate])
+
+
+@keras.saving.register_keras_serializable(package="posepipe")
+class NearestUpsampling(layers.Layer):
+    """Nearest-neighbour upsampling by an integer factor, as the one resize op every
+    mobile runtime delegates.
+
+    ``layers.UpSampling2D`` lowers nearest upsampling to ``repeat``, which becomes
+    Unsqueeze/Tile/Reshape in ONNX: NNAPI and Core ML NeuralNetwork take no Tile, so
+    each upsampling split the graph. ``layers.Resizing`` lowers to a resize with TF2's
+    half-pixel centres (ONNX ``tf_half_pixel_for_nn``), which ONNX Runtime's NNAPI and
+    Core ML NeuralNetwork providers refuse: they take nearest resizing only as
+    ``asymmetric`` with ``floor``. TensorFlow's ResizeNearestNeighbor without
+    half-pixel centres is exactly that (tf2onnx: Resize asymmetric/floor; LiteRT:
+    RESIZE_NEAREST_NEIGHBOR; coremltools: upsample_nearest_neighbor), and for an
+    integer factor it picks the same source pixel as ``repeat``: the outputs are
+    bit-identical (tests/models/test_delegable.py).
+    """
+
+    def __init__(self, factor: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if int(factor) != factor or factor < 1:
+            raise ValueError(f"NearestUpsampling: factor must be a positive integer, not {factor!r}")
+        self.factor = int(factor)
+
+    def call(self, x: Any) -> Any:
+        if keras.backend.backend() != "tensorflow":  # the same numbers where no TF op exists
+            return keras.ops.repeat(keras.ops.repeat(x, self.factor, axis=1), self.factor, axis=2)
+        import tensorflow as tf
+
+        h, w = x.shape[1], x.shape[2]
+        size = [h * self.factor, w * self.factor] if h and w else tf.shape(x)[1:3] * self.factor
+        return tf.raw_ops.ResizeNearestNeighbor(images=x, size=size, align_corners=False, half_pixel_centers=False)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        n, h, w, c = input_shape
+        return n, h and h * self.factor, w and w * self.factor, c
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"factor": self.factor}
+
+
+def upsample_nearest(x: Any, factor: int, name: str) -> Any:
+    return NearestUpsampling(factor, name=name)(x)

@@ -30,6 +30,7 @@ from posepipe.models.limits import MAX_SIDE, Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
+    Activation,
     Augmentation,
     InputSpec,
     ModelConfig,
@@ -211,8 +212,9 @@ SPEC = ModelSpec(
     default=BlazePoseConfig(),
     tiny=BlazePoseConfig(input_size=(64, 64), width=0.25, block_convs=(1, 1, 1, 1), tail_blocks=1, tail_convs=1),
     input=InputSpec(),
-    outputs=(OutputSpec(COORDS, OutputKind.COORDS, None), OutputSpec(VISIBILITY, OutputKind.VISIBILITY, None),
-             OutputSpec(HEATMAPS, OutputKind.HEATMAPS, HEATMAP_STRIDE)),
+    outputs=(OutputSpec(COORDS, OutputKind.COORDS, None),
+             OutputSpec(VISIBILITY, OutputKind.VISIBILITY, None, Activation.PROBABILITY),
+             OutputSpec(HEATMAPS, OutputKind.HEATMAPS, HEATMAP_STRIDE, Activation.SPATIAL_SOFTMAX)),
     keypoints=COCO_17,
     make_decoder=lambda c: CoordinateDecoder(COORDS, VISIBILITY, c.input_size),
     make_encoder=_encoder,

@@ -27,6 +27,7 @@ from posepipe.models.limits import Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
+    Activation,
     InputSpec,
     ModelConfig,
     ModelSpec,
@@ -144,7 +145,7 @@ SPEC = ModelSpec(
     tiny=CPMConfig(input_size=(64, 64), width=0.5, channels=16, stages=2, stage_blocks=1, stage_kernel=5,
                    expansion=2),
     input=InputSpec(),
-    outputs=(OutputSpec(OUTPUT, OutputKind.HEATMAPS, STRIDE),),
+    outputs=(OutputSpec(OUTPUT, OutputKind.HEATMAPS, STRIDE, Activation.SPATIAL_SOFTMAX),),
     keypoints=COCO_17,
     make_decoder=lambda c: HeatmapDecoder(OUTPUT, STRIDE, c.refine, logits=True, sigma=c.sigma),
     make_encoder=_encoder,

@@ -32,6 +32,7 @@ from posepipe.models.limits import Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
+    Activation,
     Augmentation,
     InputSpec,
     ModelConfig,
@@ -240,7 +241,8 @@ SPEC = ModelSpec(
     default=OpenPoseConfig(),
     tiny=OpenPoseConfig(input_size=(64, 64), width=0.25, channels=32, refinements=1),
     input=InputSpec(),
-    outputs=(OutputSpec(HEATMAPS, OutputKind.HEATMAPS, STRIDE), OutputSpec(PAFS, OutputKind.PAFS, STRIDE)),
+    outputs=(OutputSpec(HEATMAPS, OutputKind.HEATMAPS, STRIDE, Activation.SIGMOID),
+             OutputSpec(PAFS, OutputKind.PAFS, STRIDE, edges=LIMBS)),
     keypoints=COCO_17,
     make_decoder=_decoder,
     make_encoder=_encoder,

@@ -36,6 +36,7 @@ from posepipe.models.limits import MAX_SIDE, Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
+    Activation,
     Augmentation,
     InputSpec,
     ModelConfig,
@@ -168,12 +169,13 @@ SPEC = ModelSpec(
     tiny=PoseNetConfig(input_size=(65, 65), width=0.25),
     input=InputSpec(),  # RGB scaled to [-1, 1], as the published model
     outputs=(  # at the default stride; output_stride gives a config's (manifest, embedded metadata)
-        OutputSpec(HEATMAP, OutputKind.HEATMAPS, STRIDE),
+        OutputSpec(HEATMAP, OutputKind.HEATMAPS, STRIDE, Activation.SIGMOID),
         OutputSpec(OFFSET, OutputKind.OFFSETS, STRIDE),
-        OutputSpec(FWD, OutputKind.DISPLACEMENTS, STRIDE),
-        OutputSpec(BWD, OutputKind.DISPLACEMENTS, STRIDE),
+        OutputSpec(FWD, OutputKind.DISPLACEMENTS, STRIDE, edges=POSE_CHAIN),  # parent -> child
+        OutputSpec(BWD, OutputKind.DISPLACEMENTS, STRIDE, edges=tuple((c, p) for p, c in POSE_CHAIN)),  # reversed
     ),
     output_stride=_output_stride,
+    xcode_preview=lambda c: ("poseEstimation", {"width_multiplier": _multiplier(c), "output_stride": c.output_stride}),
     keypoints=COCO_17,
     make_decoder=_decoder,
     make_encoder=_encoder,

@@ -26,6 +26,7 @@ from posepipe.models.limits import MAX_SIDE, Limit
 from posepipe.models.policy.budgets import budgets
 from posepipe.models.policy.tolerances import DEFAULT_TOLERANCES
 from posepipe.models.spec import (
+    Activation,
     InputSpec,
     ModelConfig,
     ModelSpec,
@@ -87,7 +88,7 @@ SPEC = ModelSpec(
     default=SimpleBaselineConfig(),
     tiny=SimpleBaselineConfig(input_size=(64, 32), depth=18, width=0.25),  # 0.125 crashes oneDNN training
     input=InputSpec(),
-    outputs=(OutputSpec(OUTPUT, OutputKind.HEATMAPS, STRIDE),),
+    outputs=(OutputSpec(OUTPUT, OutputKind.HEATMAPS, STRIDE, Activation.SPATIAL_SOFTMAX),),
     keypoints=COCO_17,
     make_decoder=lambda c: HeatmapDecoder(OUTPUT, STRIDE, c.refine, logits=True, sigma=c.sigma),
     make_encoder=lambda c: HeatmapEncoder(OUTPUT, STRIDE, _heatmap_size(c), c.sigma, c.encoding),

@@ -20,7 +20,6 @@ from posepipe.pipeline.cli.options import (
     judge_budgets,
     latency_options,
     latency_settings,
-    model_argument,
     no_wait_option,
     override_option,
     overrides,
@@ -30,10 +29,12 @@ from posepipe.pipeline.cli.options import (
     quiet_libraries,
     seed_option,
 )
+from posepipe.pipeline.cli.spec import spec_option, use_spec
 
 
 @click.command()
-@model_argument
+@click.argument("model", metavar="[MODEL]", required=False)
+@spec_option
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="The checkpoint to convert: a .keras file (loaded in Keras safe mode), a legacy Keras .h5 "
                    "(whole model or weights only) or a TensorFlow SavedModel folder (model.export()); from an .h5 "
@@ -51,7 +52,8 @@ from posepipe.pipeline.cli.options import (
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=200, show_default=True,
               help="Images the int8 quantizers calibrate on, drawn from the training split.")
 @click.option("--calibration-data", type=click.Path(path_type=Path), default=None,
-              help="Calibrate on this COCO-format folder (its train split) or plain image folder instead.")
+              help="Calibrate on this dataset's train split (COCO 2017, AI Challenger or COCO-format) or plain "
+                   "image folder instead.")
 @click.option("--int8-input", type=click.Choice([t.value for t in IntegerIO]), default="int8", show_default=True,
               help="Input type of the full-integer TFLite model (uint8 takes camera pixels as they come).")
 @click.option("--int8-output", type=click.Choice([t.value for t in IntegerIO]), default="int8",
@@ -84,13 +86,14 @@ from posepipe.pipeline.cli.options import (
 @seed_option
 @cache_option
 @no_wait_option
-def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ...], data: Path | None,
-        formats: str, precisions: str | None, calibration_samples: int, calibration_data: Path | None,
-        int8_input: str, int8_output: str, onnx_calibration: str, per_channel: bool, keep_float: tuple[str, ...],
+def run(model: str | None, spec_file: Path | None, checkpoint: Path | None, preset: str, options: tuple[str, ...],
+        data: Path | None, formats: str, precisions: str | None, calibration_samples: int,
+        calibration_data: Path | None, int8_input: str, int8_output: str, onnx_calibration: str, per_channel: bool,
+        keep_float: tuple[str, ...],
         auto_mixed_precision: bool, val_samples: int | None, threads: int, out: Path, epochs: int | None,
         seed: int, cache: Path | None, jobs: int, force: bool, no_wait: bool, **latency: Any) -> None:
-    """Convert MODEL to every format and verify each file; time each on the latency
-    targets against the model's budgets; write the manifest.
+    """Convert MODEL (or the model of --spec FILE) to every format and verify each
+    file; time each on the latency targets against the model's budgets; write the manifest.
 
     Every stage is keyed by its inputs: a rerun redoes only what changed and says
     what was up to date. Exits 0 only when every executed artifact passed its
@@ -113,9 +116,10 @@ def run(model: str, checkpoint: Path | None, preset: str, options: tuple[str, ..
     from posepipe.pipeline.run.summary import print_summary
     from posepipe.validators.validate import Status
 
+    model = use_spec(model, spec_file, checkpoint)
     settings = RunSettings(
-        model=model, preset=preset, overrides=overrides(options), data=data, checkpoint=checkpoint,
-        out=out, cache=cache or default_cache(), formats=parse_formats(formats),
+        model=model, spec_file=spec_file, preset=preset, overrides=overrides(options), data=data,
+        checkpoint=checkpoint, out=out, cache=cache or default_cache(), formats=parse_formats(formats),
         precisions=parse_precisions(precisions),
         recipe=Recipe(int8_input=IntegerIO(int8_input), int8_output=IntegerIO(int8_output),
                       onnx_calibration=CalibrationMethod(onnx_calibration), per_channel=per_channel,
@@ -169,6 +173,7 @@ def judge_coverage(console: Any, manifest: dict[str, Any], where: Path) -> None:
               help="The checkpoint the artifact was converted from: a .keras file, a legacy Keras .h5 (whole "
                    "model or weights only) or a TensorFlow SavedModel folder (read as `posepipe run` reads it).")
 @click.option("--model", default=None, help="Zoo model. [default: from the file name, <model>-<precision>.<ext>]")
+@spec_option
 @click.option("--precision", type=click.Choice([p.value for p in Precision]), default=None,
               help="The artifact's precision. [default: from the file name]")
 @preset_option
@@ -180,9 +185,9 @@ def judge_coverage(console: Any, manifest: dict[str, Any], where: Path) -> None:
               help="Runtime threads for validation.")
 @seed_option
 @cache_option
-def validate_command(artifact: Path, checkpoint: Path, model: str | None, precision: str | None, preset: str,
-                     options: tuple[str, ...], data: Path | None, val_samples: int | None, threads: int,
-                     seed: int, cache: Path | None) -> None:
+def validate_command(artifact: Path, checkpoint: Path, model: str | None, spec_file: Path | None,
+                     precision: str | None, preset: str, options: tuple[str, ...], data: Path | None,
+                     val_samples: int | None, threads: int, seed: int, cache: Path | None) -> None:
     """Validate one existing ARTIFACT file again against the Keras checkpoint.
 
     Runs the checks `posepipe run` runs (tensors, decoded keypoints, PCK) on the
@@ -198,6 +203,8 @@ def validate_command(artifact: Path, checkpoint: Path, model: str | None, precis
     from posepipe.pipeline.run.validate import ValidateSettings, revalidate
     from posepipe.validators.validate import Status
 
+    if spec_file is not None:
+        model = use_spec(model, spec_file, checkpoint)
     settings = ValidateSettings(
         artifact=artifact, checkpoint=checkpoint, model=model,
         precision=Precision(precision) if precision else None, preset=preset, overrides=overrides(options),

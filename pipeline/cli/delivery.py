@@ -11,13 +11,14 @@ import click
 
 from posepipe.models.formats import Format, Precision
 from posepipe.pipeline.cli.options import no_wait_option, out_option, quiet_libraries
+from posepipe.pipeline.cli.spec import read_spec_option, register_spec
 
 
 @click.command("inspect")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
 def inspect_command(file: Path, as_json: bool) -> None:
-    """Print the signature and embedded metadata of FILE (.tflite, .onnx,
+    """Print the signature and embedded metadata of FILE (.tflite, .onnx, .ort,
     .mlpackage or .mlmodel): keypoints, skeleton, input normalisation and
     quantization, outputs, decoder, model, weights sha256, licence."""
     from posepipe.pipeline.delivery.inspect import inspect_artifact, render
@@ -32,7 +33,8 @@ def inspect_command(file: Path, as_json: bool) -> None:
 @click.option("--samples", type=click.IntRange(min=1, max=12), default=3, show_default=True,
               help="Val images drawn with each artifact's decoded skeleton.")
 @no_wait_option
-def report_command(model: str, out: Path, samples: int, no_wait: bool) -> None:
+@read_spec_option
+def report_command(model: str, out: Path, samples: int, no_wait: bool, spec_file: Path | None) -> None:
     """Write OUT/MODEL/report.html again from the run's manifest and files: the
     artifacts table, skeleton overlays and the size/latency/accuracy chart.
     Waits while a run writes OUT/MODEL (or stops, with --no-wait)."""
@@ -41,6 +43,7 @@ def report_command(model: str, out: Path, samples: int, no_wait: bool) -> None:
     from posepipe.pipeline.report.page import write_report
 
     quiet_libraries()
+    register_spec(spec_file)
     console = Console()
     with writing(out / model, f"posepipe report {model}", not no_wait, console.step):
         path = write_report(out / model / "manifest.json", console, samples)
@@ -96,11 +99,14 @@ def pull_command(model: str, fmt: str, precision: str, source: str, dest: Path, 
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="IMAGE...")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("predictions"), show_default=True,
               help="Folder for the <image stem>_keypoints.json files (created if needed).")
-def predict_command(artifact: Path, images: tuple[Path, ...], out: Path) -> None:
-    """Run ARTIFACT (.tflite, .onnx, .mlpackage or .mlmodel) in its own runtime on
+@read_spec_option
+def predict_command(artifact: Path, images: tuple[Path, ...], out: Path, spec_file: Path | None) -> None:
+    """Run ARTIFACT (.tflite, .onnx, .ort, .mlpackage or .mlmodel) in its own runtime on
     each IMAGE and write OUT/<image stem>_keypoints.json in OpenPose's JSON output
     format: "people", each with "pose_keypoints_2d" as x, y, score in image pixels,
-    in COCO-17 order (not OpenPose's 18 or 25; a missing keypoint is 0, 0, 0).
+    in the order of the model's keypoint set, named in "keypoint_set" and
+    "keypoint_names" (COCO-17 unless it was trained on another; not OpenPose's 18
+    or 25; a missing keypoint is 0, 0, 0).
 
     The manifest.json of the run beside ARTIFACT must list it with the same sha256;
     it gives the model and its config. Each image is letterboxed whole into the
@@ -113,6 +119,7 @@ def predict_command(artifact: Path, images: tuple[Path, ...], out: Path) -> None
     from posepipe.pipeline.delivery.predict import output_paths, predict
     from posepipe.pipeline.engine.console import Console
 
+    register_spec(spec_file)
     try:
         output_paths(images, out)
     except ValueError as error:

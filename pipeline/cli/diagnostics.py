@@ -20,6 +20,7 @@ from posepipe.pipeline.cli.options import (
     quiet_libraries,
     seed_option,
 )
+from posepipe.pipeline.cli.spec import read_spec_option, register_spec
 
 
 @click.command("bench")
@@ -29,7 +30,9 @@ from posepipe.pipeline.cli.options import (
 @latency_options
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the table, comparisons and profiles to this JSON file (for CI trends).")
-def bench_command(items: tuple[str, ...], out: Path, json_out: Path | None, **latency: Any) -> None:
+@read_spec_option
+def bench_command(items: tuple[str, ...], out: Path, json_out: Path | None, spec_file: Path | None,
+                  **latency: Any) -> None:
     """Time every artifact of MODEL's last run (or the ARTIFACT files named) on
     each target: load, first inference, p50/p90/mean/std of the timed runs, peak
     memory growth, GMAC/s; estimates for named devices with their basis; budget
@@ -42,6 +45,7 @@ def bench_command(items: tuple[str, ...], out: Path, json_out: Path | None, **la
     from posepipe.pipeline.engine.atomic import write_json
     from posepipe.pipeline.engine.console import Console
 
+    register_spec(spec_file)
     console = Console()
     options = latency_settings(**latency)
     document = bench(items, out, options, console)

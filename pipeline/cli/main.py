@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from posepipe.models.errors import FileSystemError, PosepipeError
-from posepipe.pipeline.cli import build, delivery, diagnostics, training, zoo
+from posepipe.pipeline.cli import build, delivery, diagnostics, spec, training, zoo
 
 DEBUG_VARIABLE = "POSEPIPE_DEBUG"
 
@@ -47,7 +47,7 @@ def cli(debug: Debug | None, show_traceback: bool) -> None:
         debug.traceback = True
 
 
-for _module in (zoo, training, build, diagnostics, delivery):
+for _module in (zoo, training, build, diagnostics, delivery, spec):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

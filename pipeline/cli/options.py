@@ -43,10 +43,12 @@ model_argument = click.argument("model", metavar="MODEL")
 preset_option = click.option("--preset", type=click.Choice(["default", "tiny"]), default="default",
                              show_default=True, help="Model size: the deployable default, or the tiny test model.")
 override_option = click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-                               help="Override a model config field, e.g. -o input_size=192 -o width=0.5.")
+                               help="Override a model config field, e.g. -o input_size=192 -o width=0.5; "
+                                    "-o keypoints=SET trains on another keypoint set (aic-14, mpii-16, lsp-14).")
 data_option = click.option("--data", type=click.Path(path_type=Path), default=None,
-                           help="COCO-keypoints folder (annotations/person_keypoints_<split>.json and "
-                                "<split>/ images). Default: the synthetic set, made once into the cache.")
+                           help="Dataset folder as it unzips: COCO 2017, AI Challenger keypoints 2017, or COCO-format "
+                                "with train/val splits (docs/datasets.md). Default: the synthetic set, made once into "
+                                "the cache.")
 cache_option = click.option("--cache", type=click.Path(path_type=Path), default=None,
                             help="Where data and checkpoints are cached. [default: $POSEPIPE_CACHE or .cache/posepipe]")
 epochs_option = click.option("--epochs", type=click.IntRange(min=1), default=None,

@@ -31,23 +31,29 @@ SYNTH_MARKER = ".posepipe-synth"  # in a folder ``synth`` wrote: the files it wr
 @click.option("--val-images", type=click.IntRange(min=1), default=200, show_default=True,
               help="Images in the val split (what validation scores on).")
 @seed_option
+@click.option("--keypoints", default="coco-17", show_default=True, metavar="SET",
+              help="The keypoint set the labels follow: coco-17, aic-14, mpii-16 or lsp-14 (the dash is "
+                   "optional); the same seed draws the same figures whatever the set.")
 @click.option("--force", is_flag=True,
               help="Write into OUT even when it holds files synth did not make; those files are kept, only the "
                    "set's own names are replaced.")
 @no_wait_option
-def synth(out: Path, train_images: int, val_images: int, seed: int, force: bool, no_wait: bool) -> None:
+def synth(out: Path, train_images: int, val_images: int, seed: int, keypoints: str, force: bool,
+          no_wait: bool) -> None:
     """Write the synthetic COCO-keypoints dataset to OUT (train and val splits).
 
     OUT may be new, empty, or a set synth wrote before (its .posepipe-synth file
     lists what it wrote: those files are replaced, anything else in OUT stays). A
     folder with other contents is refused unless --force."""
     from posepipe.calibration.synthetic import SynthConfig, generate
+    from posepipe.models.keypoints import keypoint_set
     from posepipe.pipeline.engine.console import Console
     from posepipe.pipeline.engine.lock import writing
     from posepipe.pipeline.engine.owned import filled, foreign
 
     console = Console()
-    config = SynthConfig(seed=seed, train_images=train_images, val_images=val_images)
+    config = SynthConfig(seed=seed, train_images=train_images, val_images=val_images,
+                         keypoints=keypoint_set(keypoints))
     with writing(out, "posepipe synth", not no_wait, console.step):
         if out.exists() and not out.is_dir():
             raise click.BadParameter(f"{out} is a file, not a folder", param_hint="OUT")
@@ -109,8 +115,7 @@ def train(model: str, preset: str, options: tuple[str, ...], data: Path | None, 
         raise click.BadParameter("give --resume or --resume-from, not both", param_hint="--resume")
     console = Console()
     chosen = distribution(StrategyKind(strategy), cpu_replicas)  # before TensorFlow does anything else
-    spec = models.get(model)
-    config = spec.config(preset, dict(overrides(options)))
+    spec, config = models.get(model).configured(preset, dict(overrides(options)))
     changes = {"batch_size": batch_size, "learning_rate": learning_rate}
     schedule = replace(spec.schedule_for(preset), **{k: v for k, v in changes.items() if v is not None})
     schedule = schedule.with_epochs(epochs) if epochs is not None else schedule
@@ -145,8 +150,7 @@ def bench_train_command(model: str, preset: str, options: tuple[str, ...], data:
     from posepipe.pipeline.run.orchestrate import default_cache
 
     console = Console()
-    spec = models.get(model)
-    config = spec.config(preset, dict(overrides(options)))
+    spec, config = models.get(model).configured(preset, dict(overrides(options)))
     schedule = spec.schedule_for(preset)
     resolved = resolve_data(data, cache or default_cache(), synth_config(spec, schedule, seed), console)
     result = bench_train(spec, config, preset, schedule, resolved, steps, images, console, seed)

@@ -6,15 +6,18 @@ import click
 
 from posepipe.pipeline.cli.options import quiet_libraries
 
+# "from": posepipe's zoo or the plug-in package that registered it (models/registry.py);
 # "based on": the published system each model follows, by name (ModelSpec.origin)
-COLUMNS = ("model", "input", "params", "GMAC", "keypoints", "outputs", "budgets (p50 ms)", "based on", "summary")
+COLUMNS = ("model", "from", "input", "params", "GMAC", "keypoints", "outputs", "budgets (p50 ms)", "based on",
+           "summary")
 
 
 @click.command("list")
 @click.option("--names", is_flag=True, help="Only the model names, one a line (for scripts and CI matrices).")
 def list_models(names: bool) -> None:
     """Show the model zoo: input size, parameters, MACs, keypoints, outputs, budgets
-    and the published system each model is based on."""
+    and the published system each model is based on; plug-ins' models too (a broken
+    plug-in is one warning line on stderr, and skipped)."""
     quiet_libraries()
     from rich.table import Table
 
@@ -35,7 +38,8 @@ def list_models(names: bool) -> None:
         budgets = ", ".join(f"{t} {ms:g}" for t, ms in spec.budgets.items()) or "-"
         outputs = ", ".join(f"{o.name}/{o.stride or o.kind}" for o in spec.outputs_for(spec.default))
         keypoints = str(len(spec.keypoints))
-        table.add_row(name, f"{h}x{w}", f"{cost.params / 1e6:.2f} M", f"{cost.gmacs:.3f}", keypoints, outputs, budgets,
+        table.add_row(name, models.registry.source(name),
+                      f"{h}x{w}", f"{cost.params / 1e6:.2f} M", f"{cost.gmacs:.3f}", keypoints, outputs, budgets,
                       spec.origin, spec.summary)
     Console().out.print(table)
 

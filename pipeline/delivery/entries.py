@@ -55,6 +55,21 @@ def check_entry(entry: Any, where: str) -> None:
             if not isinstance(item.get("path"), str):
                 raise SourceError(f"{named}: files[{index}].path {_problem(item, 'path', 'a string')}")
             _check_digest(item, f"{named}: files[{index}]")
+    if "companions" in entry:
+        _check_companions(entry["companions"], named)
+
+
+def _check_companions(companions: Any, named: str) -> None:
+    if not isinstance(companions, list):
+        raise SourceError(f"{named}: 'companions' is {_kind(companions)}, not a list")
+    for index, item in enumerate(companions):
+        where = f"{named}: companions[{index}]"
+        if not isinstance(item, dict):
+            raise SourceError(f"{where} is {_kind(item)}, not an object")
+        for field in ("file", "path"):
+            if not isinstance(item.get(field), str):
+                raise SourceError(f"{where}.{field} {_problem(item, field, 'a string')}")
+        _check_digest(item, where)
 
 
 def _check_digest(entry: dict[str, Any], where: str) -> None:

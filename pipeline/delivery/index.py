@@ -4,6 +4,8 @@ reads from a static host (or a folder) to fetch exactly the file that was verifi
 Paths are relative to the artifacts root, POSIX style. An .mlpackage is a folder,
 which a static host cannot list, so its entry also lists each file in it with its
 own digest; the folder's sha256 is the manifest's (pipeline/engine/hashing.py).
+Files that ship beside an artifact (an .ort's required-operators config) are its
+``companions``, each with its own path and digest.
 """
 
 from __future__ import annotations
@@ -51,7 +53,19 @@ def _entry(folder: Path, model: str, artifact: dict[str, Any]) -> dict[str, Any]
     entry = {"model": model, "file": artifact["file"], "path": f"{model}/{artifact['file']}",
              "format": artifact["format"], "precision": artifact["precision"], "sha256": artifact["sha256"],
              "bytes": artifact["bytes"], "passed": status == Status.PASSED, "status": status}
+    if artifact.get("companions"):
+        entry["companions"] = [_companion(folder, model, c) for c in artifact["companions"]]
     if path.is_dir():
         entry["files"] = [{"path": p.relative_to(path).as_posix(), "bytes": size_bytes(p), "sha256": sha256_path(p)}
                           for p in sorted(path.rglob("*")) if p.is_file()]
     return entry
+
+
+def _companion(folder: Path, model: str, companion: dict[str, Any]) -> dict[str, Any]:
+    """A file that ships beside the artifact (an .ort's required-operators config), checked like it."""
+    path = folder / companion["file"]
+    if not path.is_file() or sha256_path(path) != companion["sha256"]:
+        raise IntegrityError(f"{path}: missing or not the file its manifest lists (sha256); "
+                             f"rerun `posepipe run {model}`")
+    return {"file": companion["file"], "path": f"{model}/{companion['file']}", "bytes": companion["bytes"],
+            "sha256": companion["sha256"]}

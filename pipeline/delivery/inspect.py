@@ -50,6 +50,7 @@ def render(info: dict[str, Any]) -> list[str]:
         for tensor in info[kind]:
             quant = tensor.get("quantization")
             q = f" scale {quant['scale']:.6g} zero point {quant['zero_point']}" if quant else ""
+            q += _image_text(tensor.get("image"))
             lines.append(f"  {tensor['name']} {tensor['shape']} {tensor['dtype']}{q}")
             if texts.get(tensor["name"]):
                 lines.append(f"    {texts[tensor['name']]}")
@@ -79,6 +80,14 @@ def _metadata_lines(meta: dict[str, Any]) -> list[str]:
         f"  keypoints ({len(names)}): {', '.join(names)}",
         f"  skeleton ({len(meta['skeleton'])} edges): {edges}",
     ]
+
+
+def _image_text(image: dict[str, Any] | None) -> str:
+    """A picture input (Core ML): what the file computes from the pixels itself."""
+    if not image:
+        return ""
+    bias = ", ".join(f"{b:.6g}" for b in image["bias"])
+    return f" {image['color']} image: the file computes pixel * {image['scale']:.6g} + ({bias})"
 
 
 def _first_line(error: Exception) -> str:

@@ -4,7 +4,8 @@ runtime, on whole images and write each image's people as OpenPose's JSON.
 What a person who pulled an artifact wants to see first is its poses on their
 own pictures, in a format their tools already read: OpenPose's per-image
 ``<stem>_keypoints.json`` (doc/output.md), with ``pose_keypoints_2d`` in OUR
-keypoint order, COCO's 17 (see ``models.paf.openpose_json``).
+keypoint order: the model's set (COCO's 17 unless trained on another), named in
+the file's ``keypoint_set`` and ``keypoint_names`` (see ``models.paf.openpose_json``).
 
 The file is trusted only as the file its run verified: the manifest beside it
 must list it with the same sha256, and that manifest also says the model and
@@ -24,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from posepipe import models
 from posepipe.calibration.coco import read_image
 from posepipe.calibration.preprocess import CropTransform, whole_image
 from posepipe.models.codecs.paf import openpose_json
@@ -36,7 +36,7 @@ from posepipe.pipeline.engine.hashing import sha256_path
 from posepipe.pipeline.engine.paths import require_folder
 from posepipe.pipeline.errors import ArtifactNotFoundError, IntegrityError, ManifestError, UnknownArtifactError
 from posepipe.pipeline.manifest import MANIFEST, read_manifest
-from posepipe.pipeline.manifest.read import manifest_config
+from posepipe.pipeline.manifest.read import manifest_config, manifest_spec
 from posepipe.validators.runners import Runner, runner_for
 from posepipe.validators.validate import Status
 
@@ -80,10 +80,16 @@ def predict(artifact: Path, images: list[Path], out: Path, console: Console) -> 
     with runner_for(artifact) as runner:
         predictions = [predict_image(runner, model, image) for image in images]
     for prediction, target in zip(predictions, targets, strict=True):
-        write_json(target, openpose_json(prediction.poses))
+        write_json(target, openpose_json(prediction.poses) | keypoint_names(model.spec))
         noun = "person" if prediction.people == 1 else "people"
         console.out.print(f"{prediction.image}: {prediction.people} {noun} -> {target}", markup=False)
     return targets
+
+
+def keypoint_names(spec: ModelSpec) -> dict[str, Any]:
+    """What ``pose_keypoints_2d``'s triplets are, in order: OpenPose's readers ignore
+    keys they do not know, and a person reading the file needs the set's names."""
+    return {"keypoint_set": spec.keypoints.name, "keypoint_names": list(spec.keypoints.names)}
 
 
 def output_paths(images: Sequence[Path], out: Path) -> list[Path]:
@@ -107,7 +113,7 @@ def load_model(artifact: Path) -> Model:
     manifest = _read_manifest(manifest_path, artifact)
     entry = _entry(manifest, manifest_path, artifact)
     _check_sha256(artifact, entry, manifest_path)
-    spec = models.get(manifest["model"])
+    spec = manifest_spec(manifest)  # on the keypoint set the run trained it on
     config = manifest_config(spec, manifest)
     return Model(spec, config, spec.make_decoder(config), entry)
 
@@ -117,8 +123,8 @@ def predict_image(runner: Runner, model: Model, image: Path) -> Prediction:
     decoded in input pixels, then mapped back through the letterbox."""
     pixels = read_image(image)
     crop, window = whole_image(pixels, model.config.input_size)
-    x = model.spec.input.normalise(crop)
-    outputs = runner.infer({model.spec.input.name: x[None]})
+    x = model.spec.input.normalise(crop)  # a Core ML file takes the crop's pixels and normalises them itself
+    outputs = runner.infer(runner.feed(model.spec.input.name, crop[None], x[None]))
     decoded = model.decoder.decode({name: value[0] for name, value in outputs.items()})
     poses = np.asarray(decoded, np.float32).reshape(-1, len(model.spec.keypoints), 3)
     return Prediction(image, to_image(poses, window, pixels.shape[:2]))

@@ -6,7 +6,9 @@ inside the artifacts root, the artifact must have passed validation (unless
 ``allow_failed``), and the bytes must hash to the index's sha256. The download
 is written under a temporary name inside the destination and renamed into place
 only when it verified, so a tampered or truncated file never replaces anything,
-and a failed pull leaves the destination as it was.
+and a failed pull leaves the destination as it was. The files an entry lists as
+its ``companions`` (an .ort's required-operators config) come with it, each
+verified the same way and placed before the artifact.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ def pull(settings: PullSettings, console: Console) -> Path:
     source = open_source(settings.source)
     entry = find_entry(source.index(), settings)
     files = checked_files(entry)
+    companions = checked_companions(entry)
     final = settings.dest / entry["file"]
-    if final.exists() and sha256_path(final) == entry["sha256"]:
+    if final.exists() and sha256_path(final) == entry["sha256"] and _present(settings.dest, companions):
         console.step(f"{final}: up to date (sha256 {entry['sha256'][:12]})")
         return final
     if final.exists() and not entry["passed"]:
@@ -64,6 +67,10 @@ def pull(settings: PullSettings, console: Console) -> Path:
         if got != entry["sha256"]:
             raise IntegrityError(f"{entry['path']}: sha256 {got} != {entry['sha256']} listed in the index; "
                                  "the file was changed on the host")
+        for relative, companion in companions:  # each verified as it comes, placed before the artifact
+            _fetch(source, relative, temp.with_name(companion["file"]), companion)
+        for _, companion in companions:
+            replace(temp.with_name(companion["file"]), settings.dest / companion["file"])
         replace(temp, final)
     console.step(f"pulled {entry['path']} -> {final} (sha256 {entry['sha256'][:12]}, verified)")
     return final
@@ -94,6 +101,23 @@ def checked_files(entry: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if "files" not in entry:
         return [(path, {"subpath": "", "sha256": entry.get("sha256"), "bytes": entry.get("bytes")})]
     return [(f"{path}/{_safe(f.get('path'), 'files')}", {**f, "subpath": f["path"]}) for f in entry["files"]]
+
+
+def checked_companions(entry: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(path under the root, what it must be) for each file shipped beside the
+    artifact: beside it on the host too, under its own plain name."""
+    folder = PurePosixPath(entry["path"]).parent
+    found = []
+    for companion in entry.get("companions", ()):
+        path, name = _safe(companion.get("path"), "companions"), companion.get("file")
+        if not isinstance(name, str) or "/" in name or PurePosixPath(path) != folder / name or name == entry["file"]:
+            raise UnsafePathError(f"index entry {path!r}: companion {name!r} is not a file beside {entry['path']}")
+        found.append((path, companion))
+    return found
+
+
+def _present(dest: Path, companions: list[tuple[str, dict[str, Any]]]) -> bool:
+    return all((dest / c["file"]).is_file() and sha256_path(dest / c["file"]) == c["sha256"] for _, c in companions)
 
 
 def _safe(value: Any, field: str) -> str:

@@ -28,6 +28,7 @@ def bench(items: tuple[str, ...], out: Path, options: LatencyOptions, console: C
     timed: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
     decoders: dict[str, Any] = {}
+    coverage: dict[str, Any] = {}  # each file's accelerator coverage, as its run measured it
     for manifest_path, files in _artifacts(items, out):
         manifest = read_manifest(manifest_path)
         if manifest["reference"].get("decoder"):
@@ -36,6 +37,8 @@ def bench(items: tuple[str, ...], out: Path, options: LatencyOptions, console: C
         cost = ModelCost(manifest["model_stats"]["macs"], manifest["model_stats"]["params"])
         for entry in files:
             console.step(f"bench: {entry['file']}")
+            if entry.get("coverage"):
+                coverage[entry["file"]] = entry["coverage"]
             shape = tuple(entry["inputs"][0]["shape"])
             block = artifact_latency(manifest_path.parent / entry["file"], Precision(entry["precision"]),
                                      entry["inputs"][0]["name"], shape, cost, latency, console)
@@ -45,7 +48,7 @@ def bench(items: tuple[str, ...], out: Path, options: LatencyOptions, console: C
                 profiles[entry["file"]] = block["profile"]
     _speedups(rows)
     return {"rows": rows, "comparisons": _comparisons(rows, profiles), "profiles": profiles, "decoders": decoders,
-            "breaches": breaches(timed), "settings": asdict(options.settings)}
+            "breaches": breaches(timed), "settings": asdict(options.settings), "coverage": coverage}
 
 
 def _artifacts(items: tuple[str, ...], out: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
@@ -166,6 +169,10 @@ def print_bench(console: Console, document: dict[str, Any]) -> None:
                          + ", ".join(f"{op['op_type']} {op['layers']} {op['ms']:.2f} ms"
                                      for op in r["tflite_top_ops"]))
     _print_profiles(console, document["profiles"])
+    for name, found in document.get("coverage", {}).items():  # the host times say nothing of a phone's accelerator
+        console.note(f"coverage {name}: " + ", ".join(
+            f"{a} {r['verdict']} ({r['supported']} of {r['nodes']}, {r['partitions']} partition(s))"
+            for a, r in found.items()))
     reasons = {r["reason"] for r in document["rows"] if r["status"] == "skipped"}
     for reason in sorted(reasons):
         console.note(f"skipped: {reason}")

@@ -66,10 +66,10 @@ def bench_train(spec: ModelSpec, config: Any, preset: str, schedule: TrainSchedu
 
     from posepipe.pipeline.training.input_pipeline import InputPipeline
 
-    k = len(spec.keypoints)
     images = max(images // schedule.batch_size, 1) * schedule.batch_size
     console.step(f"bench-train: {spec.name} ({preset}), {images} training crops, {steps} timed steps")
-    train = load_samples(CocoKeypoints.load(data.root, "train", k), spec.topology, config.input_size, images)
+    split = CocoKeypoints.load(data.root, "train", spec.keypoints)
+    train = load_samples(split, spec.topology, config.input_size, images)
     keras.utils.set_random_seed(seed)
     model = spec.training_model(config)
     stage = schedule.plan(tuple(sorted(model.output)))[0]

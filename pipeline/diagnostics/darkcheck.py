@@ -91,8 +91,7 @@ def dark_check(settings: Any, samples: int, noises: tuple[float, ...], console: 
     from posepipe.pipeline.run.orchestrate import checkpoint_for
     from posepipe.pipeline.run.reference import val_reference
 
-    spec = models.get(settings.model)
-    config = spec.config(settings.preset, dict(settings.overrides))
+    spec, config = models.get(settings.model).configured(settings.preset, dict(settings.overrides))
     decoder = heatmap_decoder(spec, config)
     output = spec.output(decoder.output)
     size = (config.input_size[0] // output.stride, config.input_size[1] // output.stride)

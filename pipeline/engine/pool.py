@@ -94,7 +94,8 @@ def files_of(outcome: Outcome) -> tuple[Path, ...]:
     if not isinstance(outcome.artifact, Built):
         return ()
     path = outcome.artifact.path
-    return tuple(p for p in (path, recipe_path(path), sensitivity_path(path)) if p.exists())
+    extras = (recipe_path(path), sensitivity_path(path), *outcome.artifact.companions)
+    return tuple(p for p in (path, *extras) if p.exists())
 
 
 def build_all(jobs: Sequence[Job], workers: int, workspace: Workspace, worker_setup: Callable[[], Workspace],

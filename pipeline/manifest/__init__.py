@@ -13,12 +13,14 @@ from typing import Any
 
 from posepipe.models.formats import Precision
 from posepipe.pipeline.engine.atomic import write_json
+from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
 from posepipe.pipeline.manifest.document import Manifest
 from posepipe.pipeline.manifest.read import read_manifest, schema
 from posepipe.pipeline.manifest.records import (
     ArtifactRecord,
     BuiltFile,
     Checked,
+    Companion,
     NotBuilt,
     NotExecuted,
     NotValidated,
@@ -49,8 +51,9 @@ def artifact_record(artifact: Built | Failed, result: ValidationResult | None) -
                               NotBuilt((f"conversion failed: {artifact.error}",)), checker=artifact.checker)
     built = BuiltFile(artifact.bytes, artifact.sha256, artifact.signature.inputs, artifact.signature.outputs)
     validation = validation_record(result) if result else NotValidated()
+    companions = tuple(Companion(p.name, size_bytes(p), sha256_path(p)) for p in artifact.companions)
     return ArtifactRecord(artifact.path.name, artifact.format, artifact.precision, validation, built,
-                          checker=artifact.checker)
+                          checker=artifact.checker, companions=companions)
 
 
 def artifact_entry(artifact: Built | Failed, result: ValidationResult | None) -> dict[str, Any]:

@@ -101,19 +101,31 @@ class ModelOutput:
 
 @dataclass(frozen=True)
 class KeypointsRecord:
+    """The keypoint set: its name, and what it lets a run measure: OKS AP needs
+    ``sigmas`` (None: not available, PCK instead), PCKh the ``head`` segment."""
+
     names: tuple[str, ...]
     skeleton: tuple[tuple[int, int], ...]
+    set: str | None = None  # None: a manifest from before keypoint sets had names (COCO-17)
+    sigmas: tuple[float, ...] | None = None
+    head: tuple[int, int] | None = None
 
     @classmethod
     def of(cls, keypoints: KeypointSet) -> KeypointsRecord:
-        return cls(tuple(keypoints.names), tuple(keypoints.skeleton))
+        return cls(tuple(keypoints.names), tuple(keypoints.skeleton), keypoints.name, keypoints.sigmas,
+                   keypoints.head)
 
     def to_json(self) -> dict[str, Any]:
-        return {"names": list(self.names), "skeleton": [list(e) for e in self.skeleton]}
+        named = {} if self.set is None else {
+            "set": self.set, "sigmas": None if self.sigmas is None else list(self.sigmas),
+            "head": None if self.head is None else list(self.head)}
+        return {"names": list(self.names), "skeleton": [list(e) for e in self.skeleton]} | named
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> KeypointsRecord:
-        return cls(tuple(d["names"]), tuple((a, b) for a, b in d["skeleton"]))
+        sigmas, head = d.get("sigmas"), d.get("head")
+        return cls(tuple(d["names"]), tuple((a, b) for a, b in d["skeleton"]), d.get("set"),
+                   None if sigmas is None else tuple(sigmas), None if head is None else (head[0], head[1]))
 
 
 @dataclass(frozen=True)
@@ -141,16 +153,18 @@ class ReferenceRecord:
     latency: Mapping[str, Any] | None  # a timing block (pipeline/run/latency.py)
     decoder: Mapping[str, Any] | None  # the decoder's time per image
     runtime: str = "keras"
+    pckh: float | None = None  # PCKh@0.5 beside the main score, where the keypoint set has a head segment
 
     def to_json(self) -> dict[str, Any]:
         """The score under the metric's own key (``pck`` or ``oks_ap``), as the artifacts' task blocks name it."""
+        head = {} if self.pckh is None else {"pckh": self.pckh}
         return {"runtime": self.runtime, "metric": str(self.metric), str(self.metric): self.score,
-                "latency": self.latency, "decoder": self.decoder}
+                "latency": self.latency, "decoder": self.decoder} | head
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ReferenceRecord:
         metric = TaskMetric(d["metric"])
-        return cls(metric, number(d[metric]), d["latency"], d["decoder"], d["runtime"])
+        return cls(metric, number(d[metric]), d["latency"], d["decoder"], d["runtime"], number(d.get("pckh")))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from posepipe import models
+from posepipe.models.errors import ConfigError
+from posepipe.models.keypoints import keypoint_set
 from posepipe.models.spec import ModelSpec
 from posepipe.pipeline.errors import ManifestError
 
@@ -123,6 +126,22 @@ def _json_type(value: Any) -> str:
     names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null", int: "integer",
              float: "number"}
     return names.get(type(value), type(value).__name__)
+
+
+def manifest_spec(manifest: dict[str, Any]) -> ModelSpec:
+    """The spec of the model a run built, on the keypoint set it was trained on (the
+    manifest's ``keypoints.set``; a manifest without one is on the model's own set)."""
+    spec = models.get(manifest["model"])
+    recorded = manifest.get("keypoints", {})
+    name = recorded.get("set")
+    if name is not None and not spec.keypoints.called(name):
+        try:
+            spec = spec.with_keypoints(keypoint_set(name))
+        except ConfigError as error:
+            raise ManifestError(f"the manifest's keypoint set: {error}") from None
+    if "names" in recorded and list(recorded["names"]) != list(spec.keypoints.names):
+        raise ManifestError(f"the manifest's keypoint names are not those of {spec.name} on {spec.keypoints.name}")
+    return spec
 
 
 def manifest_config(spec: ModelSpec, manifest: dict[str, Any]) -> Any:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from posepipe.converters.checks import Check
-from posepipe.converters.signature import TensorInfo
+from posepipe.converters.signature import ImageFormat, TensorInfo
 from posepipe.models.formats import Format, Precision
 from posepipe.pipeline.manifest.values import number
 from posepipe.validators.accuracy.compare import OutputComparison
@@ -57,7 +57,8 @@ def task_from_json(d: Mapping[str, Any]) -> TaskMetrics:
     """The inverse of ``TaskMetrics.to_json``: its keys are named after the metric."""
     m = TaskMetric(d["metric"])
     return TaskMetrics(m, number(d[f"{m}_reference"]), number(d[m]), number(d[f"{m}_delta"]),
-                       number(d["agreement"]), number(d["agreement_px"]), number(d.get("people_agreement")))
+                       number(d["agreement"]), number(d["agreement_px"]), number(d.get("people_agreement")),
+                       number(d.get("pckh")), number(d.get("pckh_reference")))
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,9 @@ class BuiltFile:
 
 
 def tensor_from_json(d: Mapping[str, Any]) -> TensorInfo:
-    q = d.get("quantization")
-    return TensorInfo(d["name"], tuple(d["shape"]), d["dtype"], (q["scale"], q["zero_point"]) if q else None)
+    q, image = d.get("quantization"), d.get("image")
+    return TensorInfo(d["name"], tuple(d["shape"]), d["dtype"], (q["scale"], q["zero_point"]) if q else None,
+                      ImageFormat.from_json(image) if image else None)
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,23 @@ class LatencyBlock:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A file that ships beside the artifact (an .ort's required-operators config):
+    listed with its digest, indexed and pulled with the artifact."""
+
+    file: str
+    bytes: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "bytes": self.bytes, "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Companion:
+        return cls(d["file"], d["bytes"], d["sha256"])
+
+
+@dataclass(frozen=True)
 class ArtifactRecord:
     """One artifact's manifest entry."""
 
@@ -210,6 +229,7 @@ class ArtifactRecord:
     latency: LatencyBlock | None = None  # None: not built, or not timed yet
     checker: Check | None = None  # the format's own validity check (validation.checker); None: no file to check
     coverage: Mapping[str, Mapping[str, Any]] | None = None  # accelerator -> Coverage.to_json (validators/perf)
+    companions: tuple[Companion, ...] = ()  # files shipped beside it
 
     @property
     def status(self) -> Status:
@@ -219,6 +239,8 @@ class ArtifactRecord:
         entry: dict[str, Any] = {"file": self.file, "format": str(self.format), "precision": str(self.precision)}
         if self.built is not None:
             entry |= self.built.to_json()
+        if self.companions:
+            entry["companions"] = [c.to_json() for c in self.companions]
         entry["validation"] = self.validation.to_json()
         if self.checker is not None:
             entry["validation"]["checker"] = self.checker.to_json()
@@ -237,4 +259,4 @@ class ArtifactRecord:
                    QuantizationRecord.from_json(d["quantization"]) if "quantization" in d else None,
                    LatencyBlock.from_json(d["latency"]) if "latency" in d else None,
                    Check.from_json(d["validation"]["checker"]) if "checker" in d["validation"] else None,
-                   d.get("coverage"))
+                   d.get("coverage"), tuple(Companion.from_json(c) for c in d.get("companions", ())))

@@ -14,7 +14,8 @@ from posepipe.validators.accuracy.task import TaskMetric
 from posepipe.validators.validate import Status
 
 WIDTH, HEIGHT, PAD = 440, 280, 48
-FORMAT_COLOURS = {"tflite": "#1f77b4", "onnx": "#ff7f0e", "coreml": "#2ca02c", "coreml-nn": "#9467bd"}
+FORMAT_COLOURS = {"tflite": "#1f77b4", "onnx": "#ff7f0e", "coreml": "#2ca02c", "coreml-nn": "#9467bd",
+                  "ort": "#8c564b"}
 
 
 @dataclass(frozen=True)

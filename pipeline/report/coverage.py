@@ -15,7 +15,7 @@ def coverage_section(manifest: dict[str, Any]) -> str:
     rows = [_row(entry["file"], name, result) for entry in manifest["artifacts"]
             for name, result in (entry.get("coverage") or {}).items()]
     if not rows:
-        return "<p class='meta'>No accelerator coverage recorded (only .tflite and .onnx files are analysed).</p>"
+        return "<p class='meta'>No accelerator coverage recorded (only .tflite, .onnx and .ort files are analysed).</p>"
     head = "".join(f"<th>{h}</th>" for h in ("file", "accelerator", "verdict", "nodes on it", "partitions",
                                                "falls back to the CPU", "tool"))
     return (f"<table id='coverage'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

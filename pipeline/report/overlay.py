@@ -18,13 +18,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from posepipe import models
 from posepipe.calibration.coco import CocoKeypoints
 from posepipe.calibration.samples import SampleSet, load_samples
 from posepipe.models.spec import ModelSpec
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.engine.hashing import sha256_path
-from posepipe.pipeline.manifest.read import manifest_config
+from posepipe.pipeline.manifest.read import manifest_config, manifest_spec
 from posepipe.pipeline.run.checkpoint import load_checkpoint
 from posepipe.validators.accuracy.task import task_for
 from posepipe.validators.runners import runner_for
@@ -48,7 +47,7 @@ class Overlays:
 
 def overlays(manifest: dict[str, Any], folder: Path, count: int, console: Console,
              reference: Reference | None = None) -> Overlays:
-    spec = models.get(manifest["model"])
+    spec = manifest_spec(manifest)  # on the keypoint set the run trained it on
     config = manifest_config(spec, manifest)
     try:
         samples, ref_keypoints = _reference(manifest, spec, config, count, reference)
@@ -60,7 +59,7 @@ def overlays(manifest: dict[str, Any], folder: Path, count: int, console: Consol
     for entry in manifest["artifacts"]:
         path = folder / entry["file"]
         try:
-            keypoints = _artifact_keypoints(path, entry, inputs, decoder, spec)
+            keypoints = _artifact_keypoints(path, entry, samples.pixels, decoder, spec)
         except Exception as error:  # a file that does not run here is shown as such, not hidden
             missing[entry["file"]] = str(error).splitlines()[0] if str(error) else type(error).__name__
             continue
@@ -79,7 +78,7 @@ def _reference(manifest: dict[str, Any], spec: ModelSpec, config: Any, count: in
     if sha256_path(checkpoint) != manifest["checkpoint"]["sha256"]:
         raise ValueError(f"{checkpoint} is not the checkpoint of this run (sha256)")
     val = CocoKeypoints.load(Path(manifest["data"]["root"]), manifest["data"].get("val_split", "val"),
-                             len(spec.keypoints))
+                             spec.keypoints)
     samples = load_samples(val, spec.topology, config.input_size, count)
     model = load_checkpoint(checkpoint, spec, config)
     computed = Reference.compute(model, spec, spec.make_decoder(config), samples)
@@ -91,16 +90,16 @@ def _first(samples: SampleSet, count: int) -> SampleSet:
                      samples.bboxes[:count], samples.areas[:count], samples.image_ids[:count])
 
 
-def _artifact_keypoints(path: Path, entry: dict[str, Any], inputs: np.ndarray, decoder: Any,
+def _artifact_keypoints(path: Path, entry: dict[str, Any], pixels: np.ndarray, decoder: Any,
                         spec: ModelSpec) -> Any:
     if "sha256" not in entry:
         raise ValueError("conversion failed; no file")
     if not path.exists() or sha256_path(path) != entry["sha256"]:
         raise ValueError(f"{path.name} is missing or not the file the manifest lists")
     with runner_for(path) as runner:
-        outputs = [runner.infer({spec.input.name: x[None]}) for x in inputs]
+        outputs = [runner.infer(runner.feed(spec.input.name, p[None], spec.input.normalise(p[None]))) for p in pixels]
     stacked = {name: np.concatenate([o[name] for o in outputs]) for name in outputs[0]}
-    return task_for(spec.topology).decode_all(decoder, stacked)
+    return task_for(spec.topology, spec.keypoints).decode_all(decoder, stacked)
 
 
 def draw(pixels: np.ndarray, spec: ModelSpec, reference: np.ndarray, artifact: np.ndarray | None) -> str:

@@ -153,7 +153,8 @@ def _row(entry: dict[str, Any], targets: list[str]) -> str:
     if quant.get("size_ratio"):
         size += f" ({quant['size_ratio']:.2f}x)"
     cells = [
-        f"<td class='name'>{escape(entry['file'])}</td>", _text(entry["format"]), _text(entry["precision"]),
+        f"<td class='name'>{escape(entry['file'])}{_companions(entry)}</td>", _text(entry["format"]),
+        _text(entry["precision"]),
         _num(size), _text(validation.get("runtime") or "-"),
         _num(f"{max(o['max_abs'] for o in outputs):.2e}" if outputs else "-"),
         _num(f"{min(o['cosine'] for o in outputs):.6f}" if outputs else "-"),
@@ -170,6 +171,11 @@ def _row(entry: dict[str, Any], targets: list[str]) -> str:
     failures = validation.get("failures") or ([validation["reason"]] if validation.get("reason") else [])
     cells.append(f"<td class='failures'>{'<br>'.join(escape(f) for f in failures)}</td>")
     return f"<tr class='{escape(status)}' data-artifact='{escape(entry['file'])}'>{''.join(cells)}</tr>"
+
+
+def _companions(entry: dict[str, Any]) -> str:
+    """The files that ship beside it (an .ort's required-operators config), under its name."""
+    return "".join(f"<div class='meta'>+ {escape(c['file'])}</div>" for c in entry.get("companions", ()))
 
 
 def _latency_cell(block: dict[str, Any] | None) -> str:

@@ -1,9 +1,10 @@
 """The calibration stage: the set every quantizer measures activations on.
 
 By default it is drawn from the run's own training split (never val) and cached
-under a key of the data and the settings; ``--calibration-data`` takes a COCO-format
-folder or a plain folder of images instead. Its sha256 (of the preprocessed
-tensors) goes into every quantized artifact's recipe and manifest entry.
+under a key of the data and the settings; ``--calibration-data`` takes a dataset
+(COCO 2017, COCO-format or AI Challenger: its train split) or a plain folder of
+images instead. Its sha256 (of the preprocessed tensors) goes into every quantized
+artifact's recipe and manifest entry.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from posepipe.calibration.calibset import RECOMMENDED_SAMPLES, CalibrationSet, from_coco, from_folder
+from posepipe.calibration.layouts import find_layout
 from posepipe.models.spec import ModelSpec
 from posepipe.pipeline.engine.atomic import atomic_path
 from posepipe.pipeline.engine.console import Console
@@ -37,8 +39,8 @@ def calibration_set(spec: ModelSpec, input_size: tuple[int, int], data: Data, ca
 
 
 def _from_source(spec: ModelSpec, size: tuple[int, int], source: Path, samples: int, seed: int) -> CalibrationSet:
-    if (source / "annotations").is_dir():
-        return from_coco(source, len(spec.keypoints), size, spec.input, samples, seed, spec.topology)
+    if (source / "annotations").is_dir() or find_layout(source) is not None:  # COCO (2017) or AI Challenger
+        return from_coco(source, spec.keypoints, size, spec.input, samples, seed, spec.topology)
     return from_folder(source, size, spec.input, samples, seed)
 
 
@@ -51,7 +53,7 @@ def _from_training_split(spec: ModelSpec, size: tuple[int, int], data: Data, cac
     source = f"{data.root} (train split)"
     if path.is_file():
         return CalibrationSet.load(path, spec.input.name, source)
-    calibration = from_coco(data.root, len(spec.keypoints), size, spec.input, samples, seed, spec.topology)
+    calibration = from_coco(data.root, spec.keypoints, size, spec.input, samples, seed, spec.topology)
     with atomic_path(path) as temp:
         calibration.save(temp)
     return calibration

@@ -74,7 +74,8 @@ def trained_checkpoint(spec: ModelSpec, config: Any, schedule: TrainSchedule, da
                        cache: Path, console: Console, seed: int = 0) -> Checkpoint:
     """The default checkpoint for these settings: trained once, then reused."""
     code = code_key(spec, *TRAINING_SOURCES)  # this model's code: editing another model retrains only that one
-    stage_key = key(spec.name, asdict(config), asdict(schedule), data.fingerprint, seed, tool_versions(), code)
+    stage_key = key(spec.name, asdict(config), asdict(schedule), data.fingerprint, seed, tool_versions(), code,
+                    asdict(spec.keypoints))  # two 14-keypoint sets share a config, not a meaning
     folder = cache / "checkpoints" / f"{spec.name}-{stage_key[:12]}"
     if (folder / MODEL_FILE).is_file():
         console.step(f"checkpoint: up to date ({folder / MODEL_FILE})")
@@ -105,14 +106,14 @@ def train_into(folder: Path, spec: ModelSpec, config: Any, schedule: TrainSchedu
 
     strategy = strategy or distribution(StrategyKind.DEFAULT)
     partial = partial_folder(folder)
-    run_key = key(spec.name, asdict(config), asdict(schedule), data.fingerprint, seed, strategy.replicas)
+    run_key = key(spec.name, asdict(config), asdict(schedule), data.fingerprint, seed, strategy.replicas,
+                  asdict(spec.keypoints))
     resume = _resume(folder, partial, run_key, resume_from, resume_last, console)
-    k = len(spec.keypoints)
     console.step(f"checkpoint: training {spec.name} on {data.root}"
                  + (f", resuming after epoch {resume.epoch}" if resume else "")
                  + (f" ({strategy.kind}, {strategy.replicas} replicas)" if strategy.replicas > 1 else ""))
     size = config.input_size
-    splits = [CocoKeypoints.load(data.root, split, k) for split in ("train", "val")]
+    splits = [CocoKeypoints.load(data.root, split, spec.keypoints) for split in ("train", "val")]
     for note in filter(None, (split.skipped_note() for split in splits)):
         console.note(note)
     train = load_samples(splits[0], spec.topology, size, schedule.train_images)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from posepipe.converters import CONVERTERS, ConversionError, ConversionRequest, Signature
+from posepipe.converters import CONVERTERS, ConversionError, ConversionRequest, Converter, Signature
+from posepipe.converters.base import Companioned
 from posepipe.converters.checks import Check, check
 from posepipe.converters.metadata import ArtifactMetadata
 from posepipe.models.formats import Format, Precision
-from posepipe.pipeline.engine.atomic import atomic_path, remove
+from posepipe.pipeline.engine.atomic import atomic_path, remove, replace
 from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
 from posepipe.pipeline.engine.logs import captured
 
@@ -24,6 +25,7 @@ class Built:
     sha256: str
     signature: Signature
     checker: Check | None = None  # its format's own validity check (converters/checks.py), passed
+    companions: tuple[Path, ...] = ()  # files that ship beside it (an .ort's required-operators config)
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,26 @@ def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path,
             checked = check(converter, temp)
             if not checked.passed:
                 raise ConversionError(checked.failure)
+            for made in companions(converter, temp):  # beside the file before it takes its name
+                replace(made, final.with_name(made.name))
     except ConversionError as error:
-        remove(final)
+        _remove_all(converter, final)
         return Failed(final, fmt, request.precision, str(error), checked)
     except Exception as error:  # a converter library's own crash is this artifact's failure
         if isinstance(error, OSError) and error.errno is not None:
             raise  # the system's: a full disk, an unwritable folder
-        remove(final)
+        _remove_all(converter, final)
         return Failed(final, fmt, request.precision, f"{fmt}: {type(error).__name__}: {error}".splitlines()[0])
     return Built(final, fmt, request.precision, size_bytes(final), sha256_path(final), converter.signature(final),
-                 checked)
+                 checked, companions(converter, final))
+
+
+def companions(converter: Converter, path: Path) -> tuple[Path, ...]:
+    """The files the converter writes beside ``path`` that ship with it; none for most formats."""
+    return converter.companions(path) if isinstance(converter, Companioned) else ()
+
+
+def _remove_all(converter: Converter, final: Path) -> None:
+    remove(final)
+    for path in companions(converter, final):
+        remove(path)

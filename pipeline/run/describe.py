@@ -8,7 +8,7 @@ from typing import Any
 
 from posepipe.calibration.preprocess import PADDING
 from posepipe.converters.metadata import ArtifactMetadata, InputMeta, OutputMeta
-from posepipe.models.spec import ModelSpec, Topology
+from posepipe.models.spec import ModelSpec, OutputSpec, Topology
 from posepipe.pipeline.engine.versions import tool_versions
 
 
@@ -22,6 +22,18 @@ def model_metadata(spec: ModelSpec, config: Any, weights_sha256: str, decoder: s
         input=InputMeta(name=image.name, size=tuple(config.input_size), layout=image.layout, color=image.color,
                         mean=image.mean, std=image.std,
                         crop_padding=PADDING if spec.topology is Topology.TOP_DOWN else None),
-        outputs=tuple(OutputMeta(o.name, str(o.kind), o.stride, "NHWC" if o.stride else "")
-                      for o in spec.outputs_for(config)),
+        outputs=tuple(_output(o, spec.keypoints.names) for o in spec.outputs_for(config)),
+        preview=_preview(spec, config),
     )
+
+
+def _output(output: OutputSpec, names: tuple[str, ...]) -> OutputMeta:
+    return OutputMeta(output.name, str(output.kind), output.stride, "NHWC" if output.stride else "",
+                      activation=str(output.activation), edges=tuple((names[a], names[b]) for a, b in output.edges))
+
+
+def _preview(spec: ModelSpec, config: Any) -> dict[str, Any] | None:
+    if spec.xcode_preview is None:
+        return None
+    kind, params = spec.xcode_preview(config)
+    return {"type": kind, "params": dict(params)}

@@ -35,6 +35,7 @@ from posepipe.validators.validate import Reference
 @dataclass(frozen=True)
 class RunSettings:
     model: str
+    spec_file: Path | None = None  # the model's spec file (--spec), registered again in each pool worker
     preset: str = "default"
     overrides: tuple[tuple[str, str], ...] = ()
     data: Path | None = None
@@ -116,8 +117,9 @@ class Inputs:
 
 def worker_workspace(settings: RunSettings, checkpoint: Checkpoint, data: Data, calibrated: bool) -> Workspace:
     """A pool worker's copy of the run's inputs (spawned: nothing is inherited)."""
-    spec = models.get(settings.model)
-    config = spec.config(settings.preset, dict(settings.overrides))
+    if settings.spec_file is not None:
+        models.registry.add_spec_file(settings.spec_file, settings.checkpoint)
+    spec, config = models.get(settings.model).configured(settings.preset, dict(settings.overrides))
     schedule = spec.schedule_for(settings.preset)
     console = RecordingConsole()
     model = load_checkpoint(checkpoint.path, spec, config)

@@ -96,7 +96,7 @@ def artifact_latency(path: Path, precision: Precision, input_name: str, shape: t
     for name, reason in latency.skipped.items():
         results[name] = _skipped(reason, latency.budgets.get(name))
     block: dict[str, Any] = {"targets": results}
-    if latency.profile and fmt in (Format.TFLITE, Format.ONNX):
+    if latency.profile and fmt in (Format.TFLITE, Format.ONNX, Format.ORT):
         block["profile"] = profile(path, threads=1).to_json(PROFILE_TOP)
     return block
 

@@ -1,6 +1,8 @@
 """Which artifacts a run builds: formats x precisions, each format's defaults
 (less the model's disabled precisions) unless the user names precisions, fp32
-first (the size ratios need it)."""
+first (the size ratios need it). A derived format's cell is made from another
+cell's file once that file has passed (an .ort from its precision's .onnx:
+``SOURCES``), so a run that asks for it must ask for its source too."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from posepipe.converters import CONVERTERS
 from posepipe.models.errors import ConfigError
 from posepipe.models.formats import Format, Precision
 
+# A derived format -> the format whose file of the same precision it is made from.
+SOURCES: dict[Format, Format] = {Format.ORT: Format.ONNX}
+
 
 @dataclass(frozen=True)
 class MatrixCell:
@@ -20,9 +25,19 @@ class MatrixCell:
     format: Format
     precision: Precision
 
+    @property
+    def source(self) -> MatrixCell | None:
+        """The cell whose file this one is made from; None for a cell made from the checkpoint."""
+        made_from = SOURCES.get(self.format)
+        return None if made_from is None else MatrixCell(made_from, self.precision)
+
 
 def cells(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | None = None,
           disabled: Mapping[Precision, str] | None = None) -> tuple[MatrixCell, ...]:
+    orphans = [fmt for fmt in formats if fmt in SOURCES and SOURCES[fmt] not in formats]
+    if orphans:
+        raise ConfigError("--formats: " + "; ".join(f"{fmt} is made from the {SOURCES[fmt]} file, so add {SOURCES[fmt]}"
+                                                    for fmt in orphans))
     chosen = []
     for fmt in formats:
         offered = CONVERTERS[fmt].defaults if precisions is None else precisions

@@ -61,7 +61,8 @@ from posepipe.pipeline.run.inputs import Inputs, RunSettings, worker_workspace
 from posepipe.pipeline.run.latency import LatencyPlan, artifact_latency, breaches, plan, reference_latency
 from posepipe.pipeline.run.matrix import MatrixCell, cells, left_out
 from posepipe.pipeline.run.publish import keep_verified, publish
-from posepipe.validators.accuracy.task import TaskMetric
+from posepipe.pipeline.run.sources import Source, derived_sources, unbuilt_entry
+from posepipe.validators.accuracy.task import HEAD_METRIC_LABEL, TaskMetric
 from posepipe.validators.perf.latency import decoder_timing
 from posepipe.validators.perf.macs import ModelCost, count
 
@@ -77,8 +78,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     import keras  # noqa: F401  (timed apart: the one start-up cost a rerun cannot avoid)
 
     imported = time.perf_counter() - started
-    spec = models.get(settings.model)
-    config = spec.config(settings.preset, dict(settings.overrides))
+    spec, config = models.get(settings.model).configured(settings.preset, dict(settings.overrides))
     schedule = spec.schedule_for(settings.preset)
     if settings.epochs is not None:
         schedule = schedule.with_epochs(settings.epochs)
@@ -108,7 +108,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         keypoints=KeypointsRecord.of(spec.keypoints), decoder=inputs.decoder,
         data=DataRecord(str(data.root), data.synthetic, reference["split"], reference["samples"]),
         reference=ReferenceRecord(TaskMetric(reference["metric"]), reference["score"], reference_timing,
-                                  reference.get("decoder")),
+                                  reference.get("decoder"), pckh=reference.get("pckh")),
         model_stats=cost, latency=LatencyPlanRecord.of(latency),
         passed=passed(artifacts) and not (latency.enforce and breaches(entries))
         and not shortfalls(entries, required(spec)),
@@ -134,6 +134,9 @@ def _reference(inputs: Inputs, stages: StageCache, console: Console) -> dict[str
     reference, val_set = inputs.validation
     value = {"metric": str(reference.task.metric), "score": reference.score, "samples": len(reference.samples),
              "split": val_set.split, "decoder": decoder_timing(reference.decoder, reference.outputs)}
+    if reference.head_score is not None:  # the keypoint set has a head segment
+        value["pckh"] = reference.head_score
+        console.step(f"reference: {HEAD_METRIC_LABEL} {reference.head_score:.3f}")
     decoding = value["decoder"]
     console.step(f"decoder: {decoding['name']} p50 {decoding['p50_ms']:.2f} ms per image "
                  f"(p90 {decoding['p90_ms']:.2f}), NumPy on this host")
@@ -146,24 +149,17 @@ def _artifacts(inputs: Inputs, chosen: tuple[MatrixCell, ...], stages: StageCach
     """Each artifact's entry: from its record when up to date, else built and
     checked under a staging name, then published with the others only if no
     verified file would be lost (pipeline/run/publish.py); till then the folder
-    and its manifest stay as they were."""
+    and its manifest stay as they were. Cells made from another cell's file (an
+    .ort from its .onnx) come second, from that file once it passed."""
     out, name = inputs.out, inputs.spec.name
     entries: dict[MatrixCell, dict[str, Any]] = {}
-    jobs = []
-    for cell in chosen:
-        file = artifact_path(out, name, cell.format, cell.precision).name
-        job = Job(cell, file, inputs.artifact_key(cell))
-        found = stages.get(f"artifact-{file}", job.key)
-        if found is None:
-            jobs.append(job)
-        else:
-            entries[cell] = found
-    if entries:
-        console.step(f"artifacts up to date: {', '.join(e['file'] for e in entries.values())}")
-    built = _build(inputs, jobs, console) if jobs else []
+    built = _phase(inputs, [c for c in chosen if c.source is None], {}, stages, entries, console)
+    derived = [c for c in chosen if c.source is not None]
+    if derived:
+        sources = derived_sources(derived, entries, built, out)
+        built += _phase(inputs, derived, sources, stages, entries, console)
     logs = inputs.settings.cache / "logs" / name
     keep_verified(built, out, logs, console)  # a failed rebuild of a verified file stops the run here
-    entries |= {done.job.cell: done.entry for done in built}
     ordered = [entries[c] for c in chosen]
     if built or _unlisted(out, name, ordered):
         _invalidate(out)  # from here on the folder changes: no manifest may vouch for it until the end
@@ -173,6 +169,34 @@ def _artifacts(inputs: Inputs, chosen: tuple[MatrixCell, ...], stages: StageCach
                 stages.put(f"artifact-{done.job.name}", done.job.key, done.entry, placed)
         _remove_unlisted(out, name, ordered)
     return _size_ratios(ordered)
+
+
+def _phase(inputs: Inputs, chosen: list[MatrixCell], sources: dict[MatrixCell, Source | str], stages: StageCache,
+           entries: dict[MatrixCell, dict[str, Any]], console: Console) -> list[Done]:
+    """One round of cells into ``entries``: up to date from their records, the rest
+    built. A derived cell whose source did not pass is listed as failed, unbuilt."""
+    out, name = inputs.out, inputs.spec.name
+    jobs, fresh = [], []
+    for cell in chosen:
+        file = artifact_path(out, name, cell.format, cell.precision).name
+        source = sources.get(cell)
+        if isinstance(source, str):
+            entries[cell] = unbuilt_entry(out / file, cell, source)
+            continue
+        job = Job(cell, file, key(inputs.artifact_key(cell), source.sha256) if source else inputs.artifact_key(cell))
+        found = stages.get(f"artifact-{file}", job.key)
+        if found is None:
+            jobs.append(job)
+        else:
+            entries[cell] = found
+            fresh.append(file)
+    if fresh:
+        console.step(f"artifacts up to date: {', '.join(fresh)}")
+    if not jobs:
+        return []
+    built = _build_derived(inputs, jobs, sources, console) if sources else _build(inputs, jobs, console)
+    entries |= {done.job.cell: done.entry for done in built}
+    return built
 
 
 def _build(inputs: Inputs, jobs: list[Job], console: Console) -> list[Done]:
@@ -189,6 +213,26 @@ def _build(inputs: Inputs, jobs: list[Job], console: Console) -> list[Done]:
             built.append(done)
     except BaseException:
         clean_temporaries(inputs.out)  # the finished ones' staging folders, and a killed worker's half-written file
+        raise
+    return built
+
+
+def _build_derived(inputs: Inputs, jobs: list[Job], sources: dict[MatrixCell, Source | str],
+                   console: Console) -> list[Done]:
+    """In this process (a derived conversion is ONNX Runtime reading a file: no
+    TensorFlow, well under a second), each from its source's file."""
+    base = inputs.workspace()
+    paths = {cell: source.path for cell, source in sources.items() if isinstance(source, Source)}
+    workspace = replace(base, make_request=lambda cell: replace(base.make_request(cell), calibration=None,
+                                                                 source=paths[cell]))
+    logs = inputs.settings.cache / "logs" / inputs.spec.name
+    built = []
+    try:
+        for done in build_all(jobs, 1, workspace, lambda: workspace, logs, console):
+            console.note(describe(done))
+            built.append(done)
+    except BaseException:
+        clean_temporaries(inputs.out)
         raise
     return built
 
@@ -292,9 +336,10 @@ def checkpoint_for(settings: RunSettings, spec: ModelSpec, config: Any, schedule
 def _unlisted(out: Path, name: str, entries: list[dict[str, Any]]) -> list[Path]:
     """What ``artifacts/<model>/`` holds beyond what the manifest will list: an
     artifact (or its recipe or sensitivity report) left by an earlier run."""
-    listed = {e["file"] for e in entries}
+    listed = {e["file"] for e in entries if "sha256" in e}  # an entry without a digest lists no file
     listed |= {e["quantization"][k] for e in entries if "quantization" in e
                for k in ("recipe", "sensitivity") if e["quantization"].get(k)}
+    listed |= {c["file"] for e in entries for c in e.get("companions", ())}
     return [path for path in out.glob(f"{name}-*") if path.name not in listed]
 
 

@@ -74,7 +74,8 @@ def publish(done: Done, out: Path) -> tuple[Path, ...]:
     now passes). The files now in place."""
     artifact = out / done.job.name
     placed = []
-    for final in (artifact, recipe_path(artifact), sensitivity_path(artifact)):
+    companions = [out / c["file"] for c in done.entry.get("companions", ())]
+    for final in (artifact, recipe_path(artifact), sensitivity_path(artifact), *companions):
         staged = done.staging / final.name
         if staged.exists():
             replace(staged, final)

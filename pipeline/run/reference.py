@@ -15,7 +15,7 @@ from posepipe.validators.validate import Reference
 
 def val_reference(model: Any, spec: ModelSpec, config: Any, data: Data, samples: int,
                   console: Console) -> tuple[Reference, CocoKeypoints]:
-    val_set = CocoKeypoints.load(data.root, "val", len(spec.keypoints))
+    val_set = CocoKeypoints.load(data.root, "val", spec.keypoints)
     val = load_samples(val_set, spec.topology, config.input_size, samples)
     reference = Reference.compute(model, spec, spec.make_decoder(config), val)
     console.step(f"reference: keras, {reference.task.metric.label} {reference.score:.3f} on {len(val)} val samples")

@@ -74,8 +74,7 @@ def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
     with runner_for(settings.artifact, settings.threads):  # an unloadable file: exit 18 now, not after the reference
         pass
     checked = check(CONVERTERS[identity.format], settings.artifact)  # its format's own checker: refused, not run
-    spec = models.get(identity.model)
-    config = spec.config(settings.preset, dict(settings.overrides))
+    spec, config = models.get(identity.model).configured(settings.preset, dict(settings.overrides))
     schedule = spec.schedule_for(settings.preset)
     model = load_checkpoint(settings.checkpoint, spec, config)
     data = resolve_data(settings.data, settings.cache, synth_config(spec, schedule, settings.seed), console)

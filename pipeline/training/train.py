@@ -123,7 +123,7 @@ def train_model(spec: ModelSpec, config: Any, schedule: TrainSchedule, train: Sa
         if done < stage.epochs:
             _fit_stage(spec, config, schedule, model, stage, (first, done), train, monitor, console, seed, strategy)
         first += stage.epochs
-    metric = task_for(spec.topology).metric
+    metric = task_for(spec.topology, spec.keypoints).metric
     score = f"val_{metric}"
     for epoch in epochs:
         extra = "".join(f", {k} {v:.3f}" for k, v in epoch.items() if k.startswith(f"{score}_"))
@@ -204,7 +204,7 @@ class Monitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         number = self.first + epoch + 1
-        score = f"val_{task_for(self.spec.topology).metric}"
+        score = f"val_{task_for(self.spec.topology, self.spec.keypoints).metric}"
         row: dict[str, Any] = {
             "epoch": number,
             "stage": self.stage,

@@ -12,8 +12,10 @@ import pytest
 from posepipe import models
 from posepipe.converters import CONVERTERS, ConversionRequest
 from posepipe.models.formats import Format, Precision
+from posepipe.pipeline.run.matrix import SOURCES
 from posepipe.validators.runners import KerasRunner, runner_for
 from tests.support.harness import TinyZoo
+from tests.support.zoo_files import by_index
 
 
 def convert(zoo: TinyZoo, name: str, fmt: Format, tmp_path: Path) -> tuple[Path, ConversionRequest]:
@@ -24,7 +26,8 @@ def convert(zoo: TinyZoo, name: str, fmt: Format, tmp_path: Path) -> tuple[Path,
     return path, request
 
 
-@pytest.mark.parametrize("fmt", list(Format))
+# A derived format is made from another format's file, not from Keras (tests/converters/test_ort.py).
+@pytest.mark.parametrize("fmt", [f for f in Format if f not in SOURCES])
 @pytest.mark.parametrize("name", models.names())
 def test_each_format_has_batch_one_and_the_spec_names(zoo: TinyZoo, name: str, fmt: Format, tmp_path: Path) -> None:
     path, request = convert(zoo, name, fmt, tmp_path)
@@ -33,13 +36,18 @@ def test_each_format_has_batch_one_and_the_spec_names(zoo: TinyZoo, name: str, f
     model = zoo.model(name)
     expected = {o.name: (1, *model.output[o.name].shape[1:]) for o in request.spec.outputs_for(request.spec.tiny)}
     assert {t.name: t.shape for t in signature.outputs} == expected
-    assert all(t.dtype == "float32" for t in signature.inputs + signature.outputs)
+    assert all(t.dtype == "float32" for t in signature.outputs)
+    picture = fmt in (Format.COREML, Format.COREML_NN)  # a Core ML file takes the picture's uint8 pixels
+    assert [t.dtype for t in signature.inputs] == ["uint8" if picture else "float32"]
+    assert (signature.inputs[0].image is not None) == picture
 
 
 @pytest.mark.parametrize("fmt", [Format.TFLITE, Format.ONNX])
 @pytest.mark.parametrize("name", models.names())
 def test_runtime_outputs_match_keras(zoo: TinyZoo, name: str, fmt: Format, tmp_path: Path) -> None:
     path, request = convert(zoo, name, fmt, tmp_path)
+    # by index in the spec's order (PoseNet's published one: tests/converters/test_output_order.py)
+    assert by_index(path) == [o.name for o in request.spec.outputs_for(request.spec.tiny)]
     x = np.random.default_rng(0).normal(size=request.input_shape).astype(np.float32)
     with KerasRunner(request.model) as keras_runner, runner_for(path) as runner:
         expected, actual = keras_runner.infer({"image": x}), runner.infer({"image": x})

@@ -46,9 +46,10 @@ def check_document(doc: dict[str, Any], manifest: dict[str, Any], entry: dict[st
 
 
 def runs_like_keras(zoo: TinyZoo, path: Path) -> None:
-    x = np.random.default_rng(1).normal(size=(1, 64, 64, 3)).astype(np.float32)
+    pixels = np.random.default_rng(1).integers(0, 256, (1, 64, 64, 3), np.uint8)
+    x = SPEC.input.normalise(pixels)
     with KerasRunner(zoo.model("hourglass")) as keras_runner, runner_for(path) as runner:
-        expected, actual = keras_runner.infer({"image": x}), runner.infer({"image": x})
+        expected, actual = keras_runner.infer({"image": x}), runner.infer(runner.feed("image", pixels, x))
     np.testing.assert_allclose(actual["heatmaps"], expected["heatmaps"], atol=1e-4, rtol=1e-4)
 
 
@@ -60,7 +61,7 @@ def test_tflite_metadata_is_a_buffer_of_the_flatbuffer(tiny_run: Path, zoo: Tiny
     named = {m.name.decode(): m.buffer for m in model.metadata}
     assert {"min_runtime_version", "POSEPIPE_METADATA"} <= named.keys()  # the converter's entries kept
     check_document(json.loads(bytes(model.buffers[named["POSEPIPE_METADATA"]].data)), manifest, entry)
-    assert model.description.decode().startswith("hourglass 1.0 (fp32 tflite)")
+    assert model.description.decode().startswith(f"hourglass {SPEC.version} (fp32 tflite)")
     runs_like_keras(zoo, path)
 
 
@@ -91,7 +92,7 @@ def test_core_ml_description_and_user_defined_metadata(tiny_run: Path, zoo: Tiny
     path, manifest, entry = _artifact(tiny_run, name)
     model = ct.models.MLModel(str(path), skip_model_load=True)
     assert (model.author, model.version, model.license) == ("posepipe", SPEC.version, SPEC.license)
-    assert model.short_description.startswith(f"hourglass 1.0 (fp32 {entry['format']})")
+    assert model.short_description.startswith(f"hourglass {SPEC.version} (fp32 {entry['format']})")
     check_document(parse_props(dict(model.user_defined_metadata)), manifest, entry)
     assert "com.github.apple.coremltools.version" in model.user_defined_metadata  # coremltools' own kept
     assert "RGB image 64x64" in model.input_description["image"]

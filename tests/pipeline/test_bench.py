@@ -33,13 +33,17 @@ def test_bench_times_every_artifact_on_every_target(tiny_run: Path, in_tmp: Path
                   if c["what"] == "fp32 TFLite / fp32 ONNX Runtime" and c["target"] == "host-cpu-2t")
     assert versus["ratio"] == pytest.approx(rows[("hourglass-fp32.tflite", "host-cpu-2t")]["figure_ms"]
                                             / onnx["figure_ms"])
-    assert set(document["profiles"]) == {"hourglass-fp32.tflite", "hourglass-fp32.onnx"}
+    assert set(document["profiles"]) == {"hourglass-fp32.tflite", "hourglass-fp32.onnx", "hourglass-fp32.ort"}
     assert "latency per artifact and target" in result.out
     assert "profile hourglass-fp32.tflite (litert" in result.err
     assert "fp32 TFLite / fp32 ONNX Runtime" in result.err
     decoder = document["decoders"]["hourglass"]  # post-processing, timed apart from the model
     assert decoder == manifest["reference"]["decoder"] and decoder["p50_ms"] > 0
     assert f"hourglass decoder {decoder['name']}: p50" in result.err
+    covered = {a["file"]: a["coverage"] for a in manifest["artifacts"] if a.get("coverage")}
+    assert document["coverage"] == covered and "hourglass-fp32.onnx" in covered
+    nnapi = covered["hourglass-fp32.onnx"]["nnapi"]
+    assert f"coverage hourglass-fp32.onnx: nnapi {nnapi['verdict']} ({nnapi['supported']} of" in result.err
 
 
 def test_speed_ups_compare_each_file_with_its_formats_fp32_on_the_same_target() -> None:

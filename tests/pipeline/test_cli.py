@@ -110,11 +110,15 @@ def test_a_tiny_run_converts_validates_and_writes_the_manifest(
     assert manifest["checkpoint"]["sha256"] == _sha(zoo.checkpoint("hourglass"))
     by_file = {a["file"]: a for a in manifest["artifacts"]}
     assert sorted(by_file) == ["hourglass-fp32.mlmodel", "hourglass-fp32.mlpackage",
-                               "hourglass-fp32.onnx", "hourglass-fp32.tflite"]
+                               "hourglass-fp32.onnx", "hourglass-fp32.ort", "hourglass-fp32.tflite"]
     for name, entry in by_file.items():
         path = tiny_run / "artifacts" / "hourglass" / name
         assert entry["bytes"] > 0 and entry["sha256"] == _sha(path)
-        assert entry["inputs"] == [{"name": "image", "shape": [1, 64, 64, 3], "dtype": "float32"}]
+        if entry["format"].startswith("coreml"):  # an image: the file normalises the pixels itself
+            image = {"color": "RGB", "scale": pytest.approx(1 / 127.5), "bias": [-1.0, -1.0, -1.0]}
+            assert entry["inputs"] == [{"name": "image", "shape": [1, 64, 64, 3], "dtype": "uint8", "image": image}]
+        else:
+            assert entry["inputs"] == [{"name": "image", "shape": [1, 64, 64, 3], "dtype": "float32"}]
         assert entry["outputs"][0]["name"] == "heatmaps"
     for name in by_file:
         validation = by_file[name]["validation"]
@@ -124,7 +128,9 @@ def test_a_tiny_run_converts_validates_and_writes_the_manifest(
         assert by_file[name]["validation"]["runtime"] == "coreml-reference"
     assert not [f for f in artifacts_files(tiny_run) if ".tmp-" in f]
     listed = sorted(p.name for p in (tiny_run / "artifacts" / "hourglass").iterdir())
-    assert listed == sorted(["manifest.json", "report.html", *by_file])
+    companions = [c["file"] for entry in by_file.values() for c in entry.get("companions", [])]
+    assert companions == ["hourglass-fp32.required_operators.config"]  # beside the .ort
+    assert listed == sorted(["manifest.json", "report.html", *by_file, *companions])
 
     audit = subprocess.run([sys.executable, str(Path(__file__).parents[2] / "scripts" / "audit_manifest.py"),
                             str(tiny_run / "artifacts/hourglass/manifest.json")],

@@ -54,7 +54,7 @@ def test_a_tampered_artifact_fails_after_the_fact(zoo: TinyZoo, artifacts: Path,
 CASES = {
     "missing artifact": (lambda a, r: r / "hourglass-fp32.mlpackage", (), 16, r"artifact not found"),
     "unknown artifact": (lambda a, r: (r / "hourglass-fp32.bin").write_bytes(b"x") and r / "hourglass-fp32.bin",
-                         (), 17, r"not a \.tflite, \.onnx, \.mlpackage or \.mlmodel file"),
+                         (), 17, r"not a \.tflite, \.onnx, \.ort, \.mlpackage or \.mlmodel file"),
     "unknown precision": (lambda a, r: shutil.copytree(a / "hourglass-fp32.mlpackage", r / "hourglass.mlpackage"),
                           (), 17, r"cannot tell its precision"),
     "unknown model": (lambda a, r: a / "hourglass-fp32.mlpackage", ("--model", "nope"), 3, r"unknown model 'nope'"),

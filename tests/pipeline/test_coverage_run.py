@@ -1,18 +1,20 @@
 """A run records every .tflite and .onnx file's accelerator coverage in its manifest
 (valid against the schema), and a spec that demands full delegation fails the run
 with exit code 30 and one line when a file is not fully delegated: the tiny
-hourglass .onnx holds Tile nodes (nearest-neighbour upsampling) NNAPI cannot take."""
+hourglass built with UpSampling2D, whose .onnx holds Tile nodes NNAPI cannot take."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
+import keras
 import pytest
 
 from posepipe import models
 from posepipe.models import registry
 from posepipe.models.formats import Format
+from posepipe.models.zoo import hourglass
 from posepipe.pipeline.errors import CoverageNotMetError
 from posepipe.pipeline.manifest.read import first_problem
 from posepipe.pipeline.report.page import REPORT
@@ -30,7 +32,11 @@ def _demanding(monkeypatch: pytest.MonkeyPatch, *accelerators: str) -> None:
 def test_a_spec_demanding_full_delegation_fails_the_run_with_one_line(
         zoo: TinyZoo, in_tmp: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     _demanding(monkeypatch, "litert-gpu", "nnapi")
-    result = invoke(capfd, *zoo.run_args("hourglass", "--formats", "tflite,onnx"), "--out", str(in_tmp / "artifacts"))
+    # A non-delegable op: UpSampling2D lowers to Tile (the zoo's hourglass resizes, which NNAPI takes). Its
+    # own cache: the same weights and code keys would otherwise share the shared tiny files.
+    monkeypatch.setattr(hourglass, "upsample_nearest", lambda x, f, name: keras.layers.UpSampling2D(f, name=name)(x))
+    result = invoke(capfd, *zoo.run_args("hourglass", "--formats", "tflite,onnx"), "--out", str(in_tmp / "artifacts"),
+                    "--cache", str(in_tmp / "cache"))
     assert result.code == CoverageNotMetError.exit_code == 30, result.err
     assert len(result.error_lines) == 1 and "Traceback" not in result.err, result.err
     line = result.error_lines[0]

@@ -183,6 +183,8 @@ TRIGGERS: dict[int, Trigger | str] = {
     28: _pull_into_a_file,
     29: _raised(_too_large_image),
     30: "tests/pipeline/test_coverage_run.py::test_a_spec_demanding_full_delegation_fails_the_run_with_one_line",
+    31: "tests/pipeline/test_byo_model.py::test_spec_check_explains_a_spec",
+    32: "tests/calibration/test_layouts.py::test_an_ai_challenger_set_needs_a_model_on_its_keypoint_set",
 }
 
 

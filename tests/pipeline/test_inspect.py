@@ -1,5 +1,5 @@
 """``posepipe inspect FILE [--json]``: signature and embedded metadata of each of
-the four formats; bad files get one line and their own exit code."""
+the five formats; bad files get one line and their own exit code."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.harness import invoke, read_manifest
 
-FILES = ["hourglass-fp32.tflite", "hourglass-fp32.onnx", "hourglass-fp32.mlpackage", "hourglass-fp32.mlmodel"]
+FILES = ["hourglass-fp32.tflite", "hourglass-fp32.onnx", "hourglass-fp32.mlpackage", "hourglass-fp32.mlmodel",
+         "hourglass-fp32.ort"]
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -27,7 +28,9 @@ def test_inspect_prints_signature_and_metadata(tiny_run: Path, name: str, capfd:
     assert info["metadata"]["keypoints"][0] == "nose" and len(info["metadata"]["skeleton"]) == 19
     text = invoke(capfd, "inspect", path)
     assert text.code == 0
-    for expected in (f"{name}: {entry['format']}", "image [1, 64, 64, 3] float32", "heatmaps [1, 16, 16, 17]",
+    pixels = name.endswith((".mlpackage", ".mlmodel"))  # a Core ML file takes the picture's uint8 pixels
+    for expected in (f"{name}: {entry['format']}", f"image [1, 64, 64, 3] {'uint8' if pixels else 'float32'}",
+                     "heatmaps [1, 16, 16, 17]",
                      "keypoints (17): nose, left_eye", "left_ankle-left_knee", "decoder: heatmap-dark",
                      "license: Apache-2.0", entry["sha256"]):
         assert expected in text.out

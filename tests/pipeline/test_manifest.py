@@ -213,7 +213,7 @@ def test_the_schema_rejects_planted_defects(written: dict[str, Any]) -> None:
         "artifacts[0].validation: 'samples' is a required property":
             _without(written, "artifacts", 0, "validation", "samples"),
         "expected object, got array": [written],
-        'artifacts[0].format: "tflight" is not one of "tflite", "onnx", "coreml", "coreml-nn"':
+        'artifacts[0].format: "tflight" is not one of "tflite", "onnx", "coreml", "coreml-nn", "ort"':
             _with(written, "tflight", "artifacts", 0, "format"),
     }
     for expected, document in cases.items():

@@ -58,7 +58,8 @@ def _val_images(zoo: TinyZoo, name: str, count: int = 2) -> list[Path]:
 def _people(path: Path) -> np.ndarray:
     """The people of one OpenPose JSON file as [P, K, 3], after checking its structure."""
     document = json.loads(path.read_text())
-    assert set(document) == {"version", "people"} and isinstance(document["version"], float)
+    assert set(document) == {"version", "people", "keypoint_set", "keypoint_names"}  # OpenPose's two, and the set's
+    assert isinstance(document["version"], float) and len(document["keypoint_names"]) == K
     for person in document["people"]:
         assert person["person_id"] == [-1] and len(person["pose_keypoints_2d"]) == 3 * K
         assert person["face_keypoints_2d"] == [] and person["hand_left_keypoints_2d"] == []

@@ -50,8 +50,8 @@ def test_run_records_latency_for_every_executed_artifact(zoo: TinyZoo, tiny_run:
     assert manifest["reference"]["latency"]["runtime"] == "keras"
     by_file = {e["file"]: e["latency"]["targets"] for e in manifest["artifacts"]}
     assert sorted(by_file) == ["hourglass-fp32.mlmodel", "hourglass-fp32.mlpackage", "hourglass-fp32.onnx",
-                               "hourglass-fp32.tflite"]
-    for name in ("hourglass-fp32.tflite", "hourglass-fp32.onnx"):
+                               "hourglass-fp32.ort", "hourglass-fp32.tflite"]
+    for name in ("hourglass-fp32.tflite", "hourglass-fp32.onnx", "hourglass-fp32.ort"):
         for target, threads in zip(HOST, (1, 2), strict=True):
             figure = by_file[name][target]
             assert figure["kind"] == "measured" and figure["threads"] == threads and figure["runs"] == 5

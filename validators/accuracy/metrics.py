@@ -1,4 +1,4 @@
-"""Task metrics: PCK against ground truth and keypoint agreement between two models.
+"""Task metrics: PCK and PCKh against ground truth and keypoint agreement between two models.
 
 Hand-written because they are a few lines of NumPy; OKS AP, which is not, comes
 from pycocotools (``validators/accuracy/oks.py``).
@@ -23,6 +23,23 @@ def torso_sizes(ground_truth: np.ndarray, keypoints: KeypointSet) -> np.ndarray:
     return sizes
 
 
+def head_sizes(ground_truth: np.ndarray, keypoints: KeypointSet) -> np.ndarray:
+    """Per sample, the length of the set's head segment (head_top to neck) when both
+    ends are labelled; NaN otherwise, and everywhere for a set without one.
+
+    MPII's PCKh normalises by 0.6 x the diagonal of a labelled head box; keypoint
+    files carry no head box, so, like most re-implementations that score from
+    keypoints alone, the head_top-neck (MPII: upper_neck-head_top) distance is used.
+    """
+    sizes = np.full(len(ground_truth), np.nan, np.float32)
+    if keypoints.head is None:
+        return sizes
+    a, b = keypoints.head
+    labelled = (ground_truth[:, a, 2] > 0) & (ground_truth[:, b, 2] > 0)
+    length = np.linalg.norm(ground_truth[:, a, :2] - ground_truth[:, b, :2], axis=-1)
+    return np.where(labelled & (length > 0), length, sizes).astype(np.float32)
+
+
 def pck(predicted: np.ndarray, ground_truth: np.ndarray, norms: np.ndarray, alpha: float = 0.2) -> float:
     """Share of labelled keypoints within ``alpha`` x the sample's norm of the truth.
 
@@ -34,6 +51,39 @@ def pck(predicted: np.ndarray, ground_truth: np.ndarray, norms: np.ndarray, alph
         return float("nan")
     distance = np.linalg.norm(predicted[..., :2] - ground_truth[..., :2], axis=-1)
     return float((distance[mask] <= alpha * norms[:, None].repeat(distance.shape[1], 1)[mask]).mean())
+
+
+def pckh(predicted: np.ndarray, ground_truth: np.ndarray, keypoints: KeypointSet, alpha: float = 0.5) -> float:
+    """PCKh@``alpha``: PCK normalised by the head segment (``head_sizes``); NaN when the
+    set has no head segment or no sample has both of its ends labelled."""
+    return pck(predicted, ground_truth, head_sizes(ground_truth, keypoints), alpha)
+
+
+def matched(predicted: list[np.ndarray], people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every labelled person (``people`` [N, P, K, 3], unlabelled rows all zero) beside
+    the prediction paired with it: ``(poses [M, K, 2], truth [M, K, 3])`` over all images.
+
+    Per image, predictions ([P_i, K, >=2]) and people are paired one to one by the least
+    mean distance over the person's labelled keypoints (scipy's Hungarian solver); a
+    person left without a prediction gets NaN, which no PCK counts as near, so a missed
+    person costs its keypoints as a bottom-up PCK should."""
+    from scipy.optimize import linear_sum_assignment
+
+    found, truth = [], []
+    for poses, persons in zip(predicted, people, strict=True):
+        persons = persons[(persons[..., 2] > 0).any(axis=-1)]
+        paired = np.full((len(persons), persons.shape[1], 2), np.nan, np.float32)
+        if len(persons) and len(poses):
+            labelled = persons[:, None, :, 2] > 0  # [G, 1, K]
+            distance = np.linalg.norm(persons[:, None, :, :2] - poses[None, :, :, :2], axis=-1)  # [G, P, K]
+            cost = np.where(labelled, distance, 0).sum(-1) / labelled.sum(-1)
+            rows, cols = linear_sum_assignment(cost)
+            paired[rows] = poses[cols, :, :2]
+        found.append(paired)
+        truth.append(persons)
+    k = people.shape[-2]
+    return (np.concatenate(found) if found else np.zeros((0, k, 2), np.float32),
+            np.concatenate(truth) if truth else np.zeros((0, k, 3), np.float32))
 
 
 def agreement(a: np.ndarray, b: np.ndarray, radius: float) -> float:

@@ -9,12 +9,14 @@ import numpy as np
 
 from posepipe.models.formats import Format
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError
+from posepipe.validators.coreml_eval.image import ImageInput
 
 Feed = dict[str, np.ndarray]
 
 
 class Evaluator(Protocol):
     output_names: tuple[str, ...]
+    image_inputs: dict[str, ImageInput]  # fed as uint8 RGB pixels [H, W, 3], as Core ML takes a picture
 
     def run(self, feed: Feed) -> Feed: ...
 

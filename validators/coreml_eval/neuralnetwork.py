@@ -1,6 +1,8 @@
 """neuralnetwork (.mlmodel): the spec's layers executed in order, weights read
 from the protobuf. Only plain ``neuralNetwork`` models with exact ND array
-shapes (what coremltools has emitted since iOS 13) are executed."""
+shapes (what coremltools has emitted since iOS 13) are executed. An image input is
+fed as the picture's pixels, made the [1, C, H, W] tensor Core ML hands the
+network, then put through the spec's own ``preprocessing`` scaler."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ import numpy as np
 
 from posepipe.validators.coreml_eval import nn_layers, nn_shape  # noqa: F401  (registration)
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
+from posepipe.validators.coreml_eval.image import ImageInput, apply_scaler, image_inputs
 from posepipe.validators.coreml_eval.registry import NN_LAYERS
 
 Feed = dict[str, np.ndarray]
 EXACT_ARRAY_MAPPING = 1
+RANK4_IMAGE_MAPPING = 1  # an image is [1, C, H, W], not RANK5's [C, H, W]
 
 
 class NeuralNetworkEvaluator:
@@ -26,8 +30,13 @@ class NeuralNetworkEvaluator:
         network = spec.neuralNetwork
         if network.arrayInputShapeMapping != EXACT_ARRAY_MAPPING:
             raise UnsupportedOpError("array shape mapping", "RANK5_ARRAY_MAPPING")
-        if len(network.preprocessing):
-            raise UnsupportedOpError("preprocessing", "image preprocessing")
+        self.image_inputs: dict[str, ImageInput] = image_inputs(spec.description)
+        if self.image_inputs and network.imageInputShapeMapping != RANK4_IMAGE_MAPPING:
+            raise UnsupportedOpError("image shape mapping", "RANK5_IMAGE_MAPPING")
+        self.preprocessing = tuple(network.preprocessing)
+        for step in self.preprocessing:
+            if step.featureName not in ("", *self.image_inputs) or not self.image_inputs:
+                raise UnsupportedOpError("preprocessing", "of a non-image input", step.featureName)
         self.input_names = tuple(f.name for f in spec.description.input)
         self.output_names = tuple(f.name for f in spec.description.output)
         self.layers = []
@@ -42,12 +51,18 @@ class NeuralNetworkEvaluator:
         for name in self.input_names:
             if name not in feed:
                 raise KeyError(f"missing input {name!r}; the model takes {list(self.input_names)}")
-            values[name] = np.asarray(feed[name], np.float32)
+            values[name] = self._input(name, feed[name])
         for kind, params, inputs, outputs in self.layers:
             result = NN_LAYERS[kind](params, [values[i] for i in inputs])
             results = result if isinstance(result, tuple) else (result,)
             values.update(zip(outputs, (np.asarray(r, np.float32) for r in results), strict=True))
         return {name: values[name] for name in self.output_names}
+
+    def _input(self, name: str, value: np.ndarray) -> np.ndarray:
+        image = self.image_inputs.get(name)
+        if image is None:
+            return np.asarray(value, np.float32)
+        return apply_scaler(image, self.preprocessing, image.tensor(value))
 
 
 def _load_spec(path: Path) -> Any:

@@ -1,6 +1,8 @@
 """mlprogram (.mlpackage): the saved MIL program, read back with its weights by
 coremltools' milproto loader, executed op by op with the kernels registered in
-``registry.MIL_OPS``."""
+``registry.MIL_OPS``. An image input is fed as the picture's pixels and turned into
+the tensor Core ML hands the program (``image.ImageInput``); the scale and bias
+are the program's own ops, executed like any other."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 
 from posepipe.validators.coreml_eval import mil_constexpr, mil_elementwise, mil_nn, mil_shape  # noqa: F401  (registration)
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
+from posepipe.validators.coreml_eval.image import ImageInput, image_inputs
 from posepipe.validators.coreml_eval.registry import MIL_OPS, Call
 
 Feed = dict[str, np.ndarray]
@@ -35,8 +38,13 @@ class MLProgramEvaluator:
     """
 
     def __init__(self, path: Path) -> None:
-        function = _load_main(path)
+        function, description = _load_main(path)
         self.inputs = {name: _np_dtype(var.dtype) for name, var in function.inputs.items()}
+        self.image_inputs: dict[str, ImageInput] = image_inputs(description)
+        for name, image in self.image_inputs.items():
+            if tuple(function.inputs[name].shape) != (1, 3, image.height, image.width):
+                raise UnreadableArtifactError(f"{path.name}: image input {name} is {image.height}x{image.width} "
+                                              f"but the program takes {list(function.inputs[name].shape)}")
         self.output_names = tuple(var.name for var in function.outputs)
         self.constants: dict[str, Any] = {}
         self.steps: list[Step] = []
@@ -55,13 +63,14 @@ class MLProgramEvaluator:
         for name, dtype in self.inputs.items():
             if name not in feed:
                 raise KeyError(f"missing input {name!r}; the program takes {sorted(self.inputs)}")
-            values[name] = np.asarray(feed[name]).astype(dtype, copy=False)
+            value = self.image_inputs[name].tensor(feed[name]) if name in self.image_inputs else feed[name]
+            values[name] = np.asarray(value).astype(dtype, copy=False)
         for step in self.steps:
             values.update(zip([n for n, _ in step.outputs], _execute(step, values), strict=True))
         return {name: values[name] for name in self.output_names}
 
 
-def _load_main(path: Path) -> Any:
+def _load_main(path: Path) -> tuple[Any, Any]:
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     import coremltools as ct
     from coremltools.converters.mil.frontend.milproto import load as milproto
@@ -76,7 +85,7 @@ def _load_main(path: Path) -> Any:
         raise
     except Exception as error:
         raise UnreadableArtifactError(f"{path.name}: cannot read the Core ML program ({_first_line(error)})") from None
-    return program.functions["main"]
+    return program.functions["main"], spec.description
 
 
 def _step(op: Any, constants: dict[str, Any], inputs: set[str]) -> Step:

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class Verdict(StrEnum):
 ACCELERATORS: dict[Format, tuple[Accelerator, ...]] = {
     Format.TFLITE: (Accelerator.LITERT_GPU,),
     Format.ONNX: (Accelerator.NNAPI, Accelerator.COREML_NN, Accelerator.COREML_MLPROGRAM),
+    Format.ORT: (Accelerator.NNAPI, Accelerator.COREML_NN, Accelerator.COREML_MLPROGRAM),
 }
 
 
@@ -83,7 +84,21 @@ def coverage(path: Path) -> dict[Accelerator, Coverage]:
         return {Accelerator.LITERT_GPU: litert_gpu(path)}
     if fmt is Format.ONNX:
         return ort_mobile(path)
+    if fmt is Format.ORT:
+        return _of_source(path)
     return {}
+
+
+def _of_source(path: Path) -> dict[Accelerator, Coverage]:
+    """An .ort file's, from the .onnx beside it that it was made from: ORT's checker
+    reads ONNX only, and analyses the graph after ORT's basic optimizations, which is
+    the graph an .ort made with the Runtime optimization style holds (its other
+    optimizations are saved for the CPU EP, not applied). None without the .onnx."""
+    source = path.with_suffix(".onnx")
+    if not source.is_file():
+        return {}
+    return {name: replace(found, tool=f"{found.tool}, on its source {source.name}")
+            for name, found in ort_mobile(source).items()}
 
 
 # The analyzer's op lines, e.g. "  Op#1 FlexBitwiseAnd(T#2, T#1[3]) -> [T#3]"; its whole-graph verdict.
@@ -181,5 +196,7 @@ def _from_ort(accelerator: Accelerator, info: Any, tool: str) -> Coverage:
     else:
         verdict = Verdict(info.suitability().name.lower())
     unsupported = sorted(info.unsupported_ops | info.ops_with_unsupported_rank)
+    if info.nodes_unsupported_due_to_dynamic_input:  # else nodes fall short with no op named (e.g. QOperator's)
+        unsupported.append(f"{info.nodes_unsupported_due_to_dynamic_input} node(s) with an input of unknown shape")
     return Coverage(accelerator, verdict, info.num_nodes, info.num_supported_nodes, info.num_partitions,
                     tuple(unsupported), tool)

@@ -97,7 +97,7 @@ def profile(path: Path, threads: int = 1, runs: int = OP_RUNS) -> Profile:
     fmt = Format.from_path(str(path))
     if fmt is Format.TFLITE:
         return _tflite(path, threads, runs)
-    if fmt is Format.ONNX:
+    if fmt in (Format.ONNX, Format.ORT):
         return _onnxruntime(path, threads, runs)
     raise NotExecutableError(f"{path.name}: no per-op profiler for {fmt} on this machine")
 
@@ -110,6 +110,8 @@ def _onnxruntime(path: Path, threads: int, runs: int) -> Profile:
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(folder) / "ort")
+        if path.suffix == ".ort":  # as it is validated and timed: saved runtime optimizations replayed
+            options.add_session_config_entry("session.enable_saved_runtime_optimizations", "1")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         feed = {i.name: _random(i.shape, np.float32) for i in session.get_inputs()}
         for _ in range(runs + 1):  # the first run warms up and is dropped below

@@ -18,7 +18,7 @@ def runner_for(path: Path, threads: int = 1) -> Runner:
     fmt = Format.from_path(str(path))
     if fmt is Format.TFLITE:
         return LiteRTRunner(path, threads)
-    if fmt is Format.ONNX:
+    if fmt in (Format.ONNX, Format.ORT):  # ONNX Runtime loads both
         return OnnxRuntimeRunner(path, threads)
     if fmt in (Format.COREML, Format.COREML_NN):
         return CoreMLRunner(path, threads)

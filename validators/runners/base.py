@@ -28,6 +28,13 @@ class Runner(ABC):
     def __init__(self) -> None:
         self.inference_times: list[float] = []
         self._active = False
+        # inputs that take the picture itself (a Core ML image): uint8 RGB pixels the file normalises; known once active
+        self.pixel_inputs: frozenset[str] = frozenset()
+
+    def feed(self, name: str, pixels: np.ndarray, normalised: np.ndarray) -> Feed:
+        """What this file takes for one input: the uint8 RGB ``pixels`` [1, H, W, 3]
+        for an image input, else the ``normalised`` tensor made from them."""
+        return {name: pixels if name in self.pixel_inputs else normalised}
 
     def __enter__(self) -> Runner:
         self.activate()

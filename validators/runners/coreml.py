@@ -2,6 +2,11 @@
 
 ``runtime`` says which ran (``coreml`` or ``coreml-reference``) and goes into
 the manifest, so nobody mistakes a reference evaluation for the device's.
+
+An image input (every file posepipe writes has one) is fed the picture's uint8
+RGB pixels: the evaluator turns them into the tensor Core ML would; on macOS they
+become the PIL image ``MLModel.predict`` takes, so Core ML itself does the
+conversion and the file's scale and bias.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class CoreMLRunner(Runner):
             from posepipe.validators.coreml_eval import load_evaluator
 
             self._model = load_evaluator(self.path)
+            self.pixel_inputs = frozenset(self._model.image_inputs)
             return
         import coremltools as ct
 
@@ -51,6 +57,14 @@ class CoreMLRunner(Runner):
             self._model = ct.models.MLModel(str(self.path), compute_units=units[self.compute_units])
         except Exception as error:  # a missing weight.bin, a truncated spec: Core ML's own RuntimeError
             raise unreadable(self.path, "Core ML", error) from error
+        inputs = self._model.get_spec().description.input
+        self.pixel_inputs = frozenset(f.name for f in inputs if f.type.WhichOneof("Type") == "imageType")
+
+    def infer(self, feed: Feed) -> Feed:
+        """On macOS an image input's pixels become a PIL image before the timed invoke."""
+        if self.reference or not self.pixel_inputs:
+            return super().infer(feed)
+        return super().infer({name: _picture(v) if name in self.pixel_inputs else v for name, v in feed.items()})
 
     def _infer(self, feed: Feed) -> Feed:
         outputs = self._model.run(feed) if self.reference else self._model.predict(feed)
@@ -58,3 +72,14 @@ class CoreMLRunner(Runner):
 
     def deactivate(self) -> None:
         self._model = None
+
+
+def _picture(pixels: np.ndarray) -> Any:
+    """uint8 RGB pixels [H, W, 3] or [1, H, W, 3] -> the PIL image Core ML's predict
+    takes for an image input (it converts it to the model's colour order)."""
+    from PIL import Image
+
+    array = np.asarray(pixels)
+    if array.dtype != np.uint8 or array.shape[-1] != 3:
+        raise ValueError(f"an image input takes uint8 RGB pixels [H, W, 3], not {array.dtype} {list(array.shape)}")
+    return Image.fromarray(array[0] if array.ndim == 4 else array)

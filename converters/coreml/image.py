@@ -35,11 +35,12 @@ def image_type(ct: Any, spec_input: InputSpec, shape: tuple[int, ...], model: st
         raise ConversionError(
             f"coreml: {model}: a Core ML image input has one scale for all channels, and std {spec_input.std} "
             "differs per channel; normalise with one std (or fold the per-channel scale into the model's first layer)")
-    if spec_input.color != "RGB":  # posepipe's preprocessing hands every model RGB pixels
-        raise ConversionError(f"coreml: {model}: input colour {spec_input.color}; posepipe feeds models RGB pixels")
-    scale, bias = normalisation(spec_input)
+    layouts = {"RGB": ct.colorlayout.RGB, "BGR": ct.colorlayout.BGR}
+    if spec_input.color not in layouts:
+        raise ConversionError(f"coreml: {model}: input colour {spec_input.color!r}; a Core ML image is RGB or BGR")
+    scale, bias = normalisation(spec_input)  # bias in the model's channel order, which is the layout's
     return ct.ImageType(name=spec_input.name, shape=shape, scale=scale, bias=list(bias),
-                        color_layout=ct.colorlayout.RGB, channel_first=False)
+                        color_layout=layouts[spec_input.color], channel_first=False)
 
 
 def normalisation(spec_input: InputSpec) -> tuple[float, tuple[float, ...]]:

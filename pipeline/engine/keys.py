@@ -27,10 +27,11 @@ REPORT_SOURCES = ("pipeline/report", "validators")
 
 def model_sources(spec: ModelSpec) -> str:
     """models/ without the other zoo models' modules: the backbones, codecs, policy
-    and the spec machinery, plus this model's module."""
+    and the spec machinery, plus this model's module (a plug-in's lives outside models/)."""
     others = {_module_file(models.get(name)) for name in models.names() if name != spec.name}
     own = sorted(p for p in (SOURCE_ROOT / "models").rglob("*.py") if p not in others)
-    return source_digest(*own)
+    module = _module_file(spec)
+    return source_digest(*own, *([module] if module not in own and module.is_file() else []))
 
 
 def sources(*parts: str) -> str:

@@ -54,7 +54,7 @@ def test_a_spec_file_model_runs_to_verified_files(zoo: TinyZoo, in_tmp: Path, tm
     verifies its files, and the manifest names it by its name and the spec's digest. A
     later process reads the run back (predict, report) when given the same spec file."""
     outside = tmp_path_factory.mktemp("mine")
-    spec = write(outside, SPEC.replace('color = "BGR"', 'color = "RGB"'))
+    spec = write(outside, SPEC)  # a BGR model: every format, Core ML's image input too, gets BGR
     checkpoint = tiny_keras(outside / "mynet.keras")
     result = invoke(capfd, "run", "--spec", spec, "--checkpoint", checkpoint, *quick(zoo, in_tmp / "cache"))
     assert result.code == 0, result.err
@@ -62,6 +62,9 @@ def test_a_spec_file_model_runs_to_verified_files(zoo: TinyZoo, in_tmp: Path, tm
     assert manifest["config"]["spec_sha256"] == hashlib.sha256(spec.read_bytes()).hexdigest()
     assert manifest["decoder"] == "heatmap-quarter" and manifest["checkpoint"]["format"] == "keras"
     assert manifest["latency"]["budgets"]["host-cpu-1t"] == 40.0  # the spec's budget
+    image = next(a for a in manifest["artifacts"] if a["file"].endswith(".mlpackage"))["inputs"][0]["image"]
+    assert image["color"] == "BGR"  # as read back from the file, in the model's channel order
+    assert image["bias"] == pytest.approx([-m / 58.0 for m in (103.9, 116.8, 123.7)], abs=1e-5)
 
     monkeypatch.setattr(registry, "_FILES", {})  # as a new process: the spec file is known only when given
     artifact, image = in_tmp / "artifacts" / "mynet" / "mynet-fp32.tflite", sorted((zoo.data / "val").glob("*.jpg"))[0]
@@ -218,3 +221,16 @@ def test_a_plugin_model_runs_to_verified_files(plugins: Path, zoo: TinyZoo, in_t
     result = invoke(capfd, "run", "plugnet", "--checkpoint", checkpoint, *quick(zoo, in_tmp / "cache"))
     assert result.code == 0, result.err
     assert verified(in_tmp, "plugnet")["decoder"] == "heatmap-dark"
+
+
+def test_a_plugin_s_own_code_is_part_of_its_keys(plugins: Path) -> None:
+    """Editing the plug-in's module re-keys its checkpoint and files, as editing a zoo
+    model's module does (its code lives outside posepipe's models/)."""
+    from posepipe.pipeline.engine.keys import model_sources
+
+    spec, zoo_model = registry.get("plugnet"), registry.get("hourglass")
+    before = model_sources(spec), model_sources(zoo_model)
+    module = plugins / "byoplug.py"
+    module.write_text(module.read_text() + "\n# an edit to the plug-in\n")
+    assert model_sources(spec) != before[0]
+    assert model_sources(zoo_model) == before[1]  # a zoo model does not depend on it

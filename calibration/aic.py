@@ -25,23 +25,19 @@ the same reasons, and a box reaching past its image is clipped.
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from posepipe.calibration.coco_parse import CocoImage, Entry, Person, Skip, place_person
 from posepipe.calibration.errors import (
     DatasetFormatError,
-    ImageTooLargeError,
     KeypointSetMismatchError,
-    MissingImageError,
 )
+from posepipe.calibration.files import open_image, read_json
 from posepipe.calibration.layouts import aic_split
 from posepipe.models.keypoints import AIC_14, KeypointSet
 
@@ -65,7 +61,7 @@ def read_split(root: Path, split: str, keypoints: KeypointSet | int) -> AicSplit
     layout = aic_split(root, split)
     path = root / layout.annotation_path
     _check_keypoints(path, keypoints)
-    doc = _read_json(path)
+    doc = read_json(path, "an AI Challenger")
     if not isinstance(doc, list):
         raise DatasetFormatError(f"{path}: is {_kind(doc)}; expected AI Challenger's JSON list of images")
     folder = root / layout.folder / layout.images
@@ -159,31 +155,9 @@ def _person(flat: Entry, name: str) -> tuple[np.ndarray, tuple[float, float, flo
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """Width and height from the image's header (nothing is decoded; an image over
-    PIL's decompression-bomb limit is refused as calibration/coco.py's read_image does)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                return image.size
-    except FileNotFoundError:
-        raise MissingImageError(f"{path}: image file not found") from None
-    except Image.DecompressionBombError as error:
-        raise ImageTooLargeError(f"{path}: too large to decode ({error})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MissingImageError(f"{path}: not a readable image ({reason})") from None
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DatasetFormatError(f"{path}: not valid JSON ({error})") from None
-    except UnicodeDecodeError:
-        raise DatasetFormatError(f"{path}: not a UTF-8 text file") from None
-    except RecursionError:
-        raise DatasetFormatError(f"{path}: nested too deeply to be an AI Challenger file") from None
+    """Width and height from the image's header (nothing is decoded)."""
+    with open_image(path) as image:
+        return image.size
 
 
 def _kind(value: Any) -> str:

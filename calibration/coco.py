@@ -25,26 +25,21 @@ sample is made of them and no OKS counts them, so there is nothing to skip.
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from posepipe.calibration.aic import read_split
 from posepipe.calibration.coco_parse import CocoImage, Person, Skip, parse_images, parse_people
 from posepipe.calibration.errors import (
-    DatasetFormatError,
     DatasetNotFoundError,
     EmptyDatasetError,
-    ImageTooLargeError,
     KeypointSetMismatchError,
-    MissingImageError,
 )
+from posepipe.calibration.files import open_image, read_json
 from posepipe.calibration.layouts import Layout, find_layout
 from posepipe.models.keypoints import KeypointSet, find_set
 
@@ -71,7 +66,7 @@ class CocoKeypoints:
             return cls(root, aic.name, aic.annotation_file, aic.images, tuple(aic.people), dict(aic.skipped))
         name = resolve_split(root, split)
         path = root / "annotations" / f"person_keypoints_{name}.json"
-        doc = _read_json(path)
+        doc = read_json(path, "a COCO")
         if isinstance(keypoints, KeypointSet):
             check_keypoint_set(doc, path, keypoints)
         images = parse_images(doc, path, root / name)
@@ -137,37 +132,7 @@ def resolve_split(root: Path, split: str) -> str:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An annotated image as uint8 RGB [H, W, 3].
-
-    PIL warns (DecompressionBombWarning) on images over ``Image.MAX_IMAGE_PIXELS``
-    (89 M pixels: a 10000x10000 photo) and refuses twice that. posepipe handles the
-    warning: such an image is a large photo, decoded and letterboxed into the input
-    like any other, so nothing is printed; past the hard limit it is refused with
-    ImageTooLargeError (exit 29) before its pixels are decoded."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"))
-    except FileNotFoundError:
-        raise MissingImageError(f"{path}: image file not found") from None
-    except Image.DecompressionBombError as error:
-        raise ImageTooLargeError(f"{path}: too large to decode ({error})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise MissingImageError(f"{path}: not a readable image ({_first_line(error)})") from None
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DatasetFormatError(f"{path}: not valid JSON ({error})") from None
-    except UnicodeDecodeError:
-        raise DatasetFormatError(f"{path}: not a UTF-8 text file") from None
-    except RecursionError:
-        raise DatasetFormatError(f"{path}: nested too deeply to be a COCO file") from None
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+    """An annotated image as uint8 RGB [H, W, 3] (calibration/files.py says what an
+    unreadable or too large image is)."""
+    with open_image(path) as image:
+        return np.asarray(image.convert("RGB"))

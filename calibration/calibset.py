@@ -29,7 +29,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 @dataclass(frozen=True)
 class CalibrationSet:
     input_name: str
-    inputs: np.ndarray  # [N, H, W, 3] float32, normalised as the model expects
+    inputs: np.ndarray  # [N, H, W, 3] float32, normalised as the model expects (uint8 pixels: ``as_pixels``)
     source: str
 
     def __post_init__(self) -> None:
@@ -42,6 +42,11 @@ class CalibrationSet:
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         for x in self.inputs:
             yield {self.input_name: x[None]}
+
+    def as_pixels(self, spec: InputSpec) -> CalibrationSet:
+        """The same images as the uint8 pixels they were normalised from: what an app
+        file (which normalises inside its graph) is calibrated on."""
+        return CalibrationSet(self.input_name, spec.pixels(self.inputs), self.source)
 
     @property
     def sha256(self) -> str:

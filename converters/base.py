@@ -14,7 +14,7 @@ from posepipe.converters.recipe import Recipe
 from posepipe.converters.sensitivity import Sensitivity
 from posepipe.converters.signature import Signature
 from posepipe.models.errors import PosepipeError
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.models.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -45,11 +45,19 @@ class ConversionRequest:
     calibration: Iterable[dict[str, np.ndarray]] | None = None
     recipe: Recipe = field(default_factory=Recipe)
     source: Path | None = None  # the file a derived format is made from (an .ort from its passed .onnx)
+    # An app or keypoints file: ``model`` is then that variant's graph (models/app.py), already on a batch of
+    # one, taking uint8 pixels; ``calibration`` yields pixels too.
+    variant: Variant = Variant.TENSOR
 
     def calibration_data(self) -> Iterable[dict[str, np.ndarray]]:
         if self.calibration is None:
             raise ConversionError(f"{self.precision} needs a calibration set and none was given")
         return self.calibration
+
+    @property
+    def input_dtype(self) -> str:
+        """What the file takes: uint8 pixels for an app or keypoints file, else the normalised float32 tensor."""
+        return "uint8" if self.variant.takes_pixels else "float32"
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -65,7 +73,10 @@ class ConversionRequest:
     def output_order(self) -> tuple[str, ...]:
         """The model's outputs in the order its spec declares them: every file lists
         them so by index (a published model's order, which apps index by), not as
-        the converter happened to."""
+        the converter happened to. A keypoints file's outputs come in its decoder's order
+        (keypoints or peaks first)."""
+        if self.variant is Variant.KEYPOINTS:
+            return tuple(self.model.output)
         declared = [o.name for o in self.spec.outputs if o.name in self.model.output]
         return tuple(declared + [n for n in self.output_names if n not in declared])
 
@@ -74,6 +85,7 @@ class Converter(Protocol):
     format: Format
     precisions: tuple[Precision, ...]  # what it can build
     defaults: tuple[Precision, ...]  # what ``posepipe run`` builds unless told otherwise
+    variants: tuple[Variant, ...]  # the file kinds it builds (pipeline/run/matrix.py VARIANT_DEFAULTS)
     deterministic: bool  # the same model, data and settings give the same bytes (tested)
     checker: str  # the name of the format's own validity check that ``verify`` runs (converters/checks.py)
 
@@ -112,8 +124,11 @@ class Debuggable(Protocol):
 def batch_one(request: ConversionRequest) -> keras.Model:
     """The model rebuilt on a static batch of one, so every format gets fixed
     shapes. A clone, not a wrapper: a wrapped model would name its outputs after
-    itself in some converters."""
+    itself in some converters. A variant's graph is built on a batch of one already."""
     import keras
+
+    if request.variant.takes_pixels:
+        return request.model
 
     image = keras.Input(batch_shape=request.input_shape, name=request.spec.input.name)
     clone = keras.models.clone_model(request.model, input_tensors=image)

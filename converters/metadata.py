@@ -16,12 +16,14 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from posepipe.calibration.golden import input_sha256
+from posepipe.calibration.tensors import input_kind
 from posepipe.converters.signature import Signature, TensorInfo
 from posepipe.models.spec import Activation, OutputKind
 
 SCHEMA = "posepipe.artifact-metadata/1"
 SCHEMA_KEY = "posepipe_schema"
-STRUCTURED = ("keypoints", "skeleton", "input", "outputs", "preview")  # JSON-valued props
+STRUCTURED = ("keypoints", "skeleton", "input", "outputs", "preview", "contract")  # JSON-valued props
 AUTHOR = "posepipe"
 # What an app reads in each kind of output (the kind, not the model, decides it).
 MEANING = {
@@ -32,6 +34,11 @@ MEANING = {
     OutputKind.PAFS: "2 channels per edge: x then y of the unit vector from edge e's first keypoint to its second",
     OutputKind.COORDS: "one row per keypoint in keypoint order: x / input width, y / input height",
     OutputKind.VISIBILITY: "one value per keypoint in keypoint order: the probability it is visible",
+    OutputKind.KEYPOINTS: "one row per keypoint in keypoint order: x, y in input pixels and the score, decoded in the"
+                          " file",
+    OutputKind.PEAKS: "per keypoint in keypoint order, its top candidate peaks (strongest first): x, y in input pixels"
+                      " and the score; group them into people in the app",
+    OutputKind.CANDIDATES: "per keypoint, values read at each of its candidate peaks' cells, in the peaks' order",
 }
 # What an app applies to an output's values first (the loss the output trained with decides it).
 ACTIVATION = {
@@ -57,11 +64,16 @@ class InputMeta:
     dtype: str = "float32"
     quantization: dict[str, float] | None = None  # integer input: real = scale * (q - zero_point)
     image: dict[str, Any] | None = None  # a picture input (Core ML): the file applies pixel * scale + bias itself
+    in_graph: bool = False  # an app or keypoints file: uint8 RGB pixels in, normalised inside the file
 
     def describe(self) -> str:
         h, w = self.size
         mean, std = _per_channel(self.mean), _per_channel(self.std)
         text = f"{self.color} image {h}x{w}, {self.layout} {self.dtype}, normalised (pixel - {mean}) / {std}"
+        if self.in_graph:
+            bgr = ", channels reversed to BGR, then" if self.color == "BGR" else ""
+            text = (f"RGB image {h}x{w}, {self.layout} {self.dtype} pixels as they are: the file normalises them "
+                    f"itself{bgr} (pixel - {mean}) / {std}")
         if self.image:
             text = (f"{self.image['color']} image {h}x{w} (a picture, e.g. a CVPixelBuffer): the file normalises it "
                     f"itself, pixel * {self.image['scale']:.6g} + {_per_channel(tuple(self.image['bias']))}, "
@@ -121,10 +133,20 @@ class ArtifactMetadata:
     author: str = AUTHOR
     # Xcode's Core ML preview ({"type": ..., "params": {...}}; models/spec.py ``xcode_preview``), or None.
     preview: dict[str, Any] | None = None
+    variant: str = "tensor"  # models/formats.py Variant: tensor, app (pixels in) or keypoints (decoded out)
+    # The preprocessing contract (pipeline/run/contract.py): the golden crop, and per file the sha256 of the
+    # input this file takes from it (calibration/golden.py); None: a document made without one.
+    contract: dict[str, Any] | None = None
 
     def for_artifact(self, fmt: str, precision: str, signature: Signature) -> ArtifactMetadata:
-        """This model's document for one written file."""
-        return replace(self, format=str(fmt), precision=str(precision)).with_signature(signature)
+        """This model's document for one written file; its contract's input digest
+        is of what this file takes (an int8 input's scale is read from the file)."""
+        made = replace(self, format=str(fmt), precision=str(precision)).with_signature(signature)
+        (image,) = [t for t in signature.inputs if t.name == self.input.name] or [None]
+        if self.contract is None or image is None:
+            return made
+        return replace(made, contract={**self.contract, "input": str(input_kind(image)),
+                                       "input_sha256": input_sha256(self.contract, image)})
 
     def with_signature(self, signature: Signature) -> ArtifactMetadata:
         """Shapes, dtypes and integer quantization as the written file has them

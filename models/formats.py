@@ -40,6 +40,32 @@ _SUFFIXES = {
 }
 
 
+class Variant(StrEnum):
+    """What a file takes and gives, beside its format and precision. The value ends
+    the file's name (``hourglass-int8-app.tflite``), except for ``tensor``'s."""
+
+    TENSOR = "tensor"  # the model's own tensors: the normalised image in, raw outputs out (no suffix)
+    APP = "app"  # uint8 RGB pixels in, normalised inside the graph; the same outputs as the tensor file
+    KEYPOINTS = "keypoints"  # uint8 pixels in, the decoder's graph part out (keypoints, or bottom-up peaks)
+
+    @property
+    def takes_pixels(self) -> bool:
+        return self is not Variant.TENSOR
+
+    @property
+    def suffix(self) -> str:
+        """What the file name adds after the precision: nothing for the tensor file."""
+        return "" if self is Variant.TENSOR else f"-{self.value}"
+
+    @classmethod
+    def split_stem(cls, stem: str) -> tuple[str, Variant]:
+        """``hourglass-int8-app`` -> ("hourglass-int8", APP); a stem without a variant is the tensor file's."""
+        for variant in cls:
+            if variant.suffix and stem.endswith(variant.suffix):
+                return stem[: -len(variant.suffix)], variant
+        return stem, cls.TENSOR
+
+
 class Precision(StrEnum):
     """The numeric precision an artifact was built at; the value names the file
     (``hourglass-int8.tflite``). Which formats offer which is the converters' say."""

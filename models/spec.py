@@ -34,11 +34,20 @@ class OutputKind(StrEnum):
     PAFS = "pafs"
     COORDS = "coords"  # [K, 2] per person: regressed keypoints, not a spatial map
     VISIBILITY = "visibility"  # [K] per person: the probability each keypoint is visible
+    # What a keypoints file (models/app.py) gives: its decoder's graph part
+    KEYPOINTS = "keypoints"  # [K, 3] decoded: x, y in input pixels and the score
+    PEAKS = "peaks"  # [K, N, 3] each keypoint's top-N candidate peaks: x, y in input pixels and the score
+    CANDIDATES = "candidates"  # [K, N, ...] values read at each candidate peak's cell (named by the output)
+
+    @property
+    def decoded(self) -> bool:
+        """What a keypoints file's in-graph decoder gives, not a model's own output."""
+        return self in (OutputKind.KEYPOINTS, OutputKind.PEAKS, OutputKind.CANDIDATES)
 
     @property
     def spatial(self) -> bool:
-        """A map over the input at some stride (everything but regressed keypoints)."""
-        return self not in (OutputKind.COORDS, OutputKind.VISIBILITY)
+        """A map over the input at some stride (everything but regressed or decoded keypoints)."""
+        return self not in (OutputKind.COORDS, OutputKind.VISIBILITY) and not self.decoded
 
 
 class Topology(StrEnum):
@@ -66,6 +75,14 @@ class InputSpec:
         std = np.asarray(self.std, np.float32)
         ordered = pixels[..., ::-1] if self.color == "BGR" else pixels
         return (ordered.astype(np.float32) - mean) / std
+
+    def pixels(self, normalised: np.ndarray) -> np.ndarray:
+        """The inverse of ``normalise``: the uint8 RGB pixels a model input was made from
+        (exact for inputs made from pixels; what an app file is fed and calibrated on)."""
+        std, mean = np.asarray(self.std, np.float32), np.asarray(self.mean, np.float32)
+        restored = np.asarray(normalised, np.float32) * std + mean
+        ordered = restored[..., ::-1] if self.color == "BGR" else restored
+        return np.clip(np.round(ordered), 0, 255).astype(np.uint8)
 
 
 class Activation(StrEnum):
@@ -268,6 +285,9 @@ class ModelSpec:
     # "pixel5-cpu-4t") -> the p50 milliseconds every artifact run or estimated on
     # that target must meet. A target without a budget is measured and reported only.
     budgets: Mapping[str, float] = field(default_factory=dict)
+    # The same, for a keypoints file's whole path: its invoke with the in-graph decoder plus the
+    # app-side remainder (a bottom-up model's grouping); pipeline/run/end_to_end.py.
+    end_to_end_budgets: Mapping[str, float] = field(default_factory=dict)
     # Precisions left out of the default matrix, each with the measured reason (as
     # Qualcomm AI Hub disables a model's path whose task metric drops too far).
     # Named in --precisions, one is still built and validated like any other.
@@ -310,7 +330,7 @@ class ModelSpec:
         missing = [str(p) for p in Precision if p not in self.tolerances]
         if missing:  # an artifact is never validated without a bound
             raise ValueError(f"{self.name}: no tolerance for {', '.join(missing)}")
-        bad = [f"{t}={ms}" for t, ms in self.budgets.items() if not ms > 0]
+        bad = [f"{t}={ms}" for t, ms in (*self.budgets.items(), *self.end_to_end_budgets.items()) if not ms > 0]
         if bad:
             raise ValueError(f"{self.name}: budgets must be positive milliseconds: {', '.join(bad)}")
         unknown = sorted(set(self.limits) - {f.name for f in dataclasses.fields(self.default)})

@@ -181,6 +181,7 @@ def formats_page() -> str:
             "Calibrated precisions need a calibration set (drawn from the training split).\n\n"
             + _derived_text()
             + table(header, rows)
+            + _variants_text()
             + "\n## Default tolerances\n\n"
             "What every artifact is held to against the Keras reference on the val split, per precision "
             "(`models/policy/tolerances.py`; a model's spec may replace any of them, the zoo page says where it "
@@ -190,6 +191,25 @@ def formats_page() -> str:
             "(PCK@0.2 top-down, OKS AP bottom-up) an artifact may lose against the reference.\n\n"
             + table(("precision", "atol", "rtol", "min cosine", "min SNR dB", "min agreement", "max task drop"),
                     bounds))
+
+
+def _variants_text() -> str:
+    """Which formats build app and keypoints files, at which precisions by default (pipeline/run/matrix.py)."""
+    from posepipe.converters import CONVERTERS
+    from posepipe.models.formats import Variant
+    from posepipe.pipeline.run.matrix import VARIANT_DEFAULTS
+
+    rows = [(f"`{v.value}`", f"`<model>-<precision>{v.suffix}.<ext>`",
+             ", ".join(f"`{f.value}`" for f, c in CONVERTERS.items() if v in c.variants),
+             "each format's defaults" if v is Variant.TENSOR else ", ".join(p.value for p in VARIANT_DEFAULTS[v]))
+            for v in Variant]
+    return ("\n## Variants\n\n"
+            "`--variants` (default: all; `POSEPIPE_VARIANTS` sets it) chooses the kinds of file: `tensor` takes the "
+            "normalised tensor and gives the model's outputs; `app` takes uint8 RGB pixels and normalises inside "
+            "the file; `keypoints` takes pixels and decodes inside the file (keypoints `[1, K, 3]`, or a bottom-up "
+            "model's candidate peaks). `--precisions` names the precisions of every variant; unnamed, app and "
+            "keypoints files are built at these:\n\n"
+            + table(("variant", "file", "formats", "default precisions"), rows))
 
 
 def _derived_text() -> str:

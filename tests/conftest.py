@@ -8,6 +8,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ["CI"] = "true"  # plain console lines, no live progress, in every test
+# Runs build tensor files only unless a test asks for app or keypoints files (--variants): those
+# are tested on their own (tests/pipeline/test_variants.py), not rebuilt by every test that runs.
+os.environ["POSEPIPE_VARIANTS"] = "tensor"
 
 from pathlib import Path
 from types import SimpleNamespace

@@ -19,7 +19,7 @@ from posepipe.converters.coreml import metadata as coreml_metadata
 from posepipe.converters.metadata import ArtifactMetadata, Embedded
 from posepipe.converters.recipe import PALETTE_BITS
 from posepipe.converters.signature import Signature, TensorInfo
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 
 WEIGHT_THRESHOLD = 2048  # coremltools' default: smaller weight tensors stay float16, not worth a lookup
 # Fully connected layers keep float16 weights in w8 files. In a regression head each
@@ -44,6 +44,8 @@ class CoreMLConverter:
         self.deterministic = False
         self.precisions: tuple[Precision, ...] = (Precision.FP32,)
         self.defaults: tuple[Precision, ...] = (Precision.FP32,)
+        # one variant: its input is already an image (ct.ImageType) that Vision feeds a camera frame
+        self.variants: tuple[Variant, ...] = (Variant.TENSOR,)
         if fmt is Format.COREML:
             self.precisions += (Precision.FP16, Precision.W8, *PALETTE_BITS, Precision.A8W8)
             self.defaults += (Precision.FP16, Precision.W8)

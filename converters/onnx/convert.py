@@ -21,7 +21,7 @@ from posepipe.converters.onnx import metadata as onnx_metadata
 from posepipe.converters.recipe import CalibrationMethod
 from posepipe.converters.sensitivity import LayerError, Sensitivity, Worse, keras_layer
 from posepipe.converters.signature import Signature, TensorInfo
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 
 OPSET = 17
 
@@ -31,6 +31,7 @@ class OnnxConverter:
     precisions = (Precision.FP32, Precision.FP16, Precision.INT8)
     deterministic = True  # at every precision (tests/test_stages.py)
     defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
+    variants = (Variant.TENSOR, Variant.APP, Variant.KEYPOINTS)  # app files take uint8 pixels
     checker = onnx_check.CHECKER
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
@@ -109,7 +110,7 @@ def _from_keras(request: ConversionRequest) -> Any:
     import tensorflow as tf
     import tf2onnx
 
-    signature = (tf.TensorSpec(request.input_shape, tf.float32, name=request.spec.input.name),)
+    signature = (tf.TensorSpec(request.input_shape, tf.as_dtype(request.input_dtype), name=request.spec.input.name),)
     try:
         proto, _ = tf2onnx.convert.from_keras(batch_one(request), input_signature=signature, opset=OPSET)
     except Exception as error:
@@ -248,6 +249,8 @@ def _quantize(proto: Any, request: ConversionRequest, out: Path) -> None:
 
     recipe = request.recipe
     exclude = _excluded_nodes(proto.graph, recipe.keep_float)
+    if request.variant is Variant.KEYPOINTS:  # keypoints in pixels: the decoder's own ops stay float
+        exclude += decoder_nodes(proto.graph)
     reader = _Reader(request.calibration_data())
     with tempfile.TemporaryDirectory(prefix="posepipe-onnx-") as folder:
         source = Path(folder) / "float.onnx"
@@ -276,6 +279,12 @@ def _quantize(proto: Any, request: ConversionRequest, out: Path) -> None:
             raise
         except Exception as error:
             raise ConversionError(f"onnx: int8 quantization failed: {str(error).splitlines()[0]}") from error
+
+
+def decoder_nodes(graph: Any) -> list[str]:
+    """The nodes of a keypoints file's in-graph decoder: its Keras layers are named ``decode...``
+    (models/codecs), and tf2onnx names nodes by the layer path."""
+    return [node.name for node in graph.node if any(part.startswith("decode") for part in node.name.split("/"))]
 
 
 def activation_bytes(proto: Any) -> int:

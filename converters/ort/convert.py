@@ -41,6 +41,7 @@ class OrtConverter:
     format = Format.ORT
     precisions = OnnxConverter.precisions
     defaults = OnnxConverter.defaults
+    variants = OnnxConverter.variants
     # Not byte for byte: ONNX Runtime writes its kernel-type-string table in an unordered_map's order, which
     # changes from process to process (measured: 3 processes, one fp16 .onnx, 3 digests, only that table's
     # order differing); the graph, weights and the required-operators config are the same every time.

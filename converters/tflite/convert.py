@@ -16,21 +16,24 @@ from posepipe.converters.sensitivity import LayerError, Sensitivity, Worse, kera
 from posepipe.converters.signature import Signature, TensorInfo
 from posepipe.converters.tflite import check as tflite_check
 from posepipe.converters.tflite import metadata as tflite_metadata
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 
 
 class TFLiteConverter:
     format = Format.TFLITE
     precisions = (Precision.FP32, Precision.FP16, Precision.DYNAMIC_INT8, Precision.INT8, Precision.INT16X8)
     defaults = (Precision.FP32, Precision.FP16, Precision.INT8)
+    variants = (Variant.TENSOR, Variant.APP, Variant.KEYPOINTS)  # app files take uint8 pixels
     deterministic = True
     checker = tflite_check.CHECKER
 
     def convert(self, request: ConversionRequest, out: Path) -> None:
         converter = self._configured(request)
         try:
-            if request.recipe.keep_float and request.precision is Precision.INT8:
-                flatbuffer = self._selective(converter, request)
+            if request.precision is Precision.INT8 and request.variant is Variant.KEYPOINTS:
+                flatbuffer = self._selective(converter, request, decoder_layers(request.model))
+            elif request.recipe.keep_float and request.precision is Precision.INT8:
+                flatbuffer = self._selective(converter, request, request.recipe.keep_float)
             else:
                 flatbuffer = converter.convert()
         except ConversionError:
@@ -91,6 +94,8 @@ class TFLiteConverter:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = _dtype(request.recipe.int8_input)
             converter.inference_output_type = _dtype(request.recipe.int8_output)
+            if request.variant.takes_pixels:  # the uint8 pixels as they come: no scale, no zero point
+                converter.inference_input_type = tf.uint8
         elif precision is Precision.INT16X8:
             converter.representative_dataset = _representative(request)
             converter.target_spec.supported_ops = [
@@ -99,23 +104,31 @@ class TFLiteConverter:
             raise ConversionError(f"tflite cannot be built at {precision}")
         return converter
 
-    def _selective(self, converter: Any, request: ConversionRequest) -> bytes:
-        """int8 with the recipe's layers left in float: TFLite's selective
-        quantization (the debugger's denylist), which keeps float I/O."""
+    def _selective(self, converter: Any, request: ConversionRequest, keep: tuple[str, ...]) -> bytes:
+        """int8 with the ``keep`` layers left in float: TFLite's selective quantization
+        (the debugger's denylist), which keeps float I/O (an app file's uint8 pixel
+        input stays uint8: it is no float input). A keypoints file keeps its decoder so:
+        coordinates in pixels and scores in [0, 1] share no int8 scale, and a quantized
+        DARK step is noise."""
         import tensorflow as tf
 
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
         probe = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=_representative(request))
         known = {layer.name for layer in request.model.layers}
-        nodes = _tensors_of(probe.calibrated_model, request.recipe.keep_float, known)
-        missing = set(request.recipe.keep_float) - {keras_layer(n, known) for n in nodes}
+        nodes = _tensors_of(probe.calibrated_model, keep, known)
+        missing = set(keep) - {keras_layer(n, known) for n in nodes}
         if missing:
             raise ConversionError(f"tflite: --keep-float names no quantizable layer: {', '.join(sorted(missing))}")
         options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=_representative(request), debug_options=options)
         return debugger.get_nondebug_quantized_model()
+
+
+def decoder_layers(model: Any) -> tuple[str, ...]:
+    """A keypoints file's in-graph decoder: its Keras layers are named ``decode...`` (models/codecs)."""
+    return tuple(layer.name for layer in model.layers if layer.name.startswith("decode"))
 
 
 def in_order(flatbuffer: bytes, names: tuple[str, ...]) -> bytes:
@@ -172,8 +185,8 @@ def _feeds(data: Iterable[dict[str, np.ndarray]], name: str) -> Callable[[], Ite
     """TFLite's representative-dataset shape: a callable yielding input lists."""
 
     def samples() -> Iterator[list[np.ndarray]]:
-        for feed in data:
-            yield [feed[name].astype(np.float32)]
+        for feed in data:  # float32 tensors, or an app file's uint8 pixels
+            yield [np.asarray(feed[name])]
 
     return samples
 

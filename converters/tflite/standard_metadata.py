@@ -120,12 +120,15 @@ def packed_files(raw: bytes) -> list[str]:
 def _input_tensor(builder: Any, image: InputMeta) -> int:
     h, w = image.size
     size = _table(builder, _Slot.IMAGE_SIZE, {}, scalars={"width": ("Uint32", w), "height": ("Uint32", h)})
-    color = {"RGB": RGB, "GRAY": GRAYSCALE, "GRAYSCALE": GRAYSCALE}.get(image.color.upper(), 0)
+    # an app file takes RGB pixels as they are (it normalises, and reverses a BGR model's channels,
+    # itself): what a metadata reader must do to them first is nothing, mean 0 and std 1
+    spaces = {"RGB": RGB, "GRAY": GRAYSCALE, "GRAYSCALE": GRAYSCALE}
+    color = RGB if image.in_graph else spaces.get(image.color.upper(), 0)
+    mean, std = ((0.0,) * 3, (1.0,) * 3) if image.in_graph else (image.mean, image.std)
     properties = _table(builder, _Slot.IMAGE_PROPERTIES, {"default_size": size},
                         scalars={"color_space": ("Int8", color)})
     content = _content(builder, IMAGE_PROPERTIES, properties, None)
-    options = _table(builder, _Slot.NORMALIZATION, {"mean": _floats(builder, image.mean),
-                                                    "std": _floats(builder, image.std)})
+    options = _table(builder, _Slot.NORMALIZATION, {"mean": _floats(builder, mean), "std": _floats(builder, std)})
     unit = _table(builder, _Slot.PROCESS_UNIT, {"options": options},
                   scalars={"options_type": ("Uint8", NORMALIZATION_OPTIONS)})
     low, high = input_range(image)

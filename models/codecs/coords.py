@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -57,3 +58,11 @@ class CoordinateDecoder:
         score = np.asarray(outputs[self.visibility], np.float32).reshape(-1)
         h, w = self.input_size
         return np.stack([xy[:, 0] * w, xy[:, 1] * h, score], axis=-1)[None]
+
+    def graph(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """``decode`` as a Keras layer on a model's symbolic outputs ({coords: [1, K, 2],
+        visibility: [1, K]}), returning {"keypoints": [1, K, 3]}."""
+        from posepipe.models.codecs.graph_heatmaps import CoordinateKeypoints
+
+        layer = CoordinateKeypoints(self.input_size)
+        return {"keypoints": layer([outputs[self.coords], outputs[self.visibility]])}

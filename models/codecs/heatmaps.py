@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +99,15 @@ class HeatmapDecoder:
             dx, dy = dark_offsets(likelihood, y, x, self.sigma)
             fx, fy = fx + dx, fy + dy
         return np.stack([fx * self.stride, fy * self.stride, score], axis=-1)[None]
+
+    def graph(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """``decode`` as a Keras layer on a model's symbolic outputs ({name: [1, H, W, K]}),
+        returning {"keypoints": [1, K, 3]}. It keeps this decoder's refinement, so the file
+        gives what ``decode`` gives (models/codecs/graph_heatmaps.py says how, and why)."""
+        from posepipe.models.codecs.graph_heatmaps import HeatmapKeypoints
+
+        layer = HeatmapKeypoints(self.stride, self.refine.value, logits=self.logits, sigma=self.sigma)
+        return {"keypoints": layer(outputs[self.output])}
 
 
 def _neighbour_sign(hm: np.ndarray, y: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:

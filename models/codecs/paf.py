@@ -27,6 +27,7 @@ from posepipe.models.codecs.heatmaps import HeatmapEncoder
 from posepipe.models.keypoints import COCO_17
 
 HEATMAPS, PAFS = "heatmaps", "pafs"
+PEAKS = "peaks"  # the in-graph part's candidate table (models/codecs/candidates.py)
 LIMBS: tuple[tuple[int, int], ...] = COCO_17.skeleton  # 19 limbs (a, b): the PAF points a -> b
 
 EPS = 1e-6  # shortest limb, in cells: shorter has no direction
@@ -130,6 +131,7 @@ class PafDecoder:
     min_parts: int = 3
     min_person_score: float = 0.2
     sub_pixel: bool = True
+    candidates: int = 10  # the in-graph part's peaks per keypoint (graph, peaks, group)
 
     @property
     def name(self) -> str:
@@ -143,8 +145,46 @@ class PafDecoder:
         # log(sigmoid(z)) = -softplus(-z), computed without overflow.
         log_conf = -np.logaddexp(0.0, -raw) if self.logits else np.log(np.maximum(raw, 1e-12))
         conf = np.exp(log_conf) if self.logits else raw
-        k = conf.shape[2]
-        xy, score, part = self._peaks(conf, log_conf)
+        xy, score, part = self._peaks(conf, log_conf, self.peak_threshold)
+        return self._people(xy, score, part, pafs, conf.shape[2])
+
+    def graph(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Candidates as graph ops on a batch-1 model's outputs (models/codecs/graph_peaks.py):
+        ``peaks`` [1, K, N, 3] (x, y in input pixels, score), and the PAFs as they are."""
+        from posepipe.models.codecs.graph_peaks import DecodePafPeaks
+
+        layer = DecodePafPeaks(self.stride, self.candidates, self.logits, self.sub_pixel, name="decode_paf_peaks")
+        return {PEAKS: layer(outputs[HEATMAPS]), PAFS: outputs[PAFS]}
+
+    def peaks(self, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What ``graph`` computes, in NumPy on one image's outputs (no batch axis): step 1's
+        peaks without the threshold, the ``candidates`` strongest of each keypoint by logit
+        (ties in raster order), zeros past a keypoint's last."""
+        raw = np.asarray(outputs[HEATMAPS], np.float32)
+        log_conf = -np.logaddexp(0.0, -raw) if self.logits else np.log(np.maximum(raw, 1e-12))
+        conf = np.exp(log_conf) if self.logits else raw
+        h, w, k = raw.shape
+        n = min(self.candidates, h * w)
+        xy, score, part = self._peaks(conf, log_conf, -np.inf, (raw, n))
+        table = np.zeros((k, n, 3), np.float32)
+        rank = np.arange(len(part)) - np.searchsorted(part, part)
+        table[part, rank] = np.column_stack([xy * self.stride, score])
+        return {PEAKS: table, PAFS: np.asarray(outputs[PAFS], np.float32)}
+
+    def group(self, found: Mapping[str, np.ndarray]) -> np.ndarray:
+        """People [P, K, 3] from one image's candidates and PAFs: steps 2 to 5 on the candidates
+        above ``peak_threshold``. The same people as ``decode`` when every keypoint's peaks above
+        the threshold fit in ``candidates``."""
+        table = np.asarray(found[PEAKS], np.float32)
+        part, index = np.nonzero(table[..., 2] > max(self.peak_threshold, 0.0))
+        xy = table[part, index, :2] / self.stride
+        cells = np.floor(xy + 0.5)  # raster order within a keypoint, as decode's peaks come
+        order = np.lexsort((cells[:, 0], cells[:, 1], part))
+        return self._people(xy[order], table[part, index, 2][order], part[order], np.asarray(found[PAFS], np.float32),
+                            table.shape[0])
+
+    def _people(self, xy: np.ndarray, score: np.ndarray, part: np.ndarray, pafs: np.ndarray, k: int) -> np.ndarray:
+        """Steps 2 to 5 on peaks (xy in cells, score, keypoint), grouped by keypoint."""
         people, totals = [], []
         for limb, (a, b) in enumerate(self.limbs):
             ids_a, ids_b = np.flatnonzero(part == a), np.flatnonzero(part == b)
@@ -164,14 +204,23 @@ class PafDecoder:
         poses[found] = np.column_stack([xy[ids] * self.stride, score[ids]])
         return poses
 
-    def _peaks(self, conf: np.ndarray, log_conf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Peaks as (xy [N, 2] in cells, score [N], keypoint [N]), grouped by keypoint."""
+    def _peaks(self, conf: np.ndarray, log_conf: np.ndarray, threshold: float,
+               strongest: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Peaks above ``threshold`` as (xy [N, 2] in cells, score [N], keypoint [N]), grouped by
+        keypoint in raster order; with ``strongest`` (logits, n), each keypoint's n strongest by
+        logit instead, strongest first (ties in raster order, as TopK)."""
         # Maxima of the log: a sigmoid saturates to exactly 1.0 in float32 above logits of
         # about 17, which would make flat tops of a confident model's peaks.
         neighbours = maximum_filter(log_conf, footprint=_NEIGHBOURS, mode="constant", cval=-np.inf)
         earlier = maximum_filter(log_conf, footprint=_EARLIER, mode="constant", cval=-np.inf)
-        is_peak = (conf > self.peak_threshold) & (log_conf >= neighbours) & (log_conf > earlier)
+        is_peak = (conf > threshold) & (log_conf >= neighbours) & (log_conf > earlier)
         part, y, x = np.nonzero(is_peak.transpose(2, 0, 1))
+        if strongest is not None:
+            logits, n = strongest
+            order = np.lexsort((-logits[y, x, part], part))  # stable: raster order among equals
+            part, y, x = part[order], y[order], x[order]
+            rank = np.arange(len(part)) - np.searchsorted(part, part)
+            part, y, x = part[rank < n], y[rank < n], x[rank < n]
         xy = np.column_stack([x, y]).astype(np.float32)
         if self.sub_pixel:
             xy[:, 0] += _vertex(log_conf, y, x, part, axis=1)

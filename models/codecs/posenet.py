@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import maximum_filter
 from scipy.special import expit
+
+from posepipe.models.codecs.candidates import PEAK_CELLS, PEAK_POSES, PEAKS, group_poses, posenet_peaks
 
 HEATMAP, OFFSET, FWD, BWD = "heatmap", "offset", "displacement_fwd", "displacement_bwd"
 
@@ -116,26 +119,23 @@ class PoseNetDecoder:
     max_poses: int = 10
     local_max_radius: int = 1  # cells
     refine_steps: int = 2  # offset look-ups after each displacement
+    candidates: int = 10  # the in-graph part's roots per keypoint (graph, peaks, group)
 
     def __post_init__(self) -> None:
         _check_tree(self.edges)
+
+    @property
+    def peak_threshold(self) -> float:
+        """The score below which no candidate matters to grouping: a root's minimum."""
+        return self.score_threshold
 
     @property
     def name(self) -> str:
         return "posenet-multipose"
 
     def decode(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        scores = expit(np.asarray(outputs[HEATMAP], np.float32))  # [H, W, K]
-        h, w, k = scores.shape
-        e = len(self.edges)
-        offsets = np.asarray(outputs[OFFSET], np.float32).reshape(h, w, 2, k)  # [..., (y, x), K]
-        if outputs[FWD].shape[-1] != 2 * e or outputs[BWD].shape[-1] != 2 * e:
-            raise ValueError(f"displacements: {outputs[FWD].shape[-1]} and {outputs[BWD].shape[-1]} channels, "
-                             f"expected {2 * e} for {e} edges")
-        fwd = np.asarray(outputs[FWD], np.float32).reshape(h, w, 2, e)
-        bwd = np.asarray(outputs[BWD], np.float32).reshape(h, w, 2, e)
-        # Positions stay within the input: the grid covers at most h*stride x w*stride pixels.
-        limit = np.asarray([h * self.stride - 1, w * self.stride - 1], np.float32)
+        scores, offsets, fwd, bwd, limit = self._maps(outputs)
+        k = scores.shape[2]
 
         # Candidates: local maxima above threshold, strongest first (stable: ties in raster order).
         size = 2 * self.local_max_radius + 1
@@ -170,6 +170,50 @@ class PoseNetDecoder:
         for row, (_, index) in enumerate(kept):
             out[row] = poses[index][:, [1, 0, 2]]  # (y, x, score) -> (x, y, score)
         return out
+
+    def _maps(self, outputs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """Scores [H, W, K], offsets [H, W, (y, x), K], displacements [H, W, (y, x), E] both ways, and
+        the positions' upper limit (y, x): they stay within the grid's h*stride x w*stride pixels."""
+        scores = expit(np.asarray(outputs[HEATMAP], np.float32))
+        h, w, k = scores.shape
+        e = len(self.edges)
+        offsets = np.asarray(outputs[OFFSET], np.float32).reshape(h, w, 2, k)
+        if outputs[FWD].shape[-1] != 2 * e or outputs[BWD].shape[-1] != 2 * e:
+            raise ValueError(f"displacements: {outputs[FWD].shape[-1]} and {outputs[BWD].shape[-1]} channels, "
+                             f"expected {2 * e} for {e} edges")
+        fwd = np.asarray(outputs[FWD], np.float32).reshape(h, w, 2, e)
+        bwd = np.asarray(outputs[BWD], np.float32).reshape(h, w, 2, e)
+        return scores, offsets, fwd, bwd, np.asarray([h * self.stride - 1, w * self.stride - 1], np.float32)
+
+    def graph(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Candidates and every candidate's walk as graph ops on a batch-1 model's outputs
+        (models/codecs/graph_peaks.py): ``peaks`` [1, K, N, 3] (x, y, score), ``peak_cells``
+        [1, K, N] and ``peak_poses`` [1, K, N, K, 3] (models/codecs/candidates.py)."""
+        from posepipe.models.codecs.graph_peaks import DecodePoseNetPeaks
+
+        layer = DecodePoseNetPeaks(self.stride, self.edges, self.candidates, self.local_max_radius,
+                                   self.refine_steps, name="decode_posenet_peaks")
+        found = layer([outputs[HEATMAP], outputs[OFFSET], outputs[FWD], outputs[BWD]])
+        return dict(zip((PEAKS, PEAK_CELLS, PEAK_POSES), found, strict=True))
+
+    def peaks(self, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What ``graph`` computes, in NumPy on one image's outputs (no batch axis): the candidates
+        (by logit, as the graph compares them), and ``_walk`` from each."""
+        scores, offsets, fwd, bwd, limit = self._maps(outputs)
+        table, cells = posenet_peaks(outputs[HEATMAP], offsets, self.stride, self.candidates, self.local_max_radius)
+        k, n = cells.shape
+        poses = np.zeros((k, n, k, 3), np.float32)
+        for root, index in zip(*np.nonzero(cells >= 0), strict=True):
+            at = table[root, index, [1, 0]]
+            pose = self._walk(int(root), at, float(table[root, index, 2]), scores, offsets, fwd, bwd, limit)
+            poses[root, index] = pose[:, [1, 0, 2]]
+        return {PEAKS: table, PEAK_CELLS: cells, PEAK_POSES: poses}
+
+    def group(self, found: Mapping[str, np.ndarray]) -> np.ndarray:
+        """People [P, K, 3] (x, y, score) from one image's tables (``peaks``): ``decode``'s greedy
+        part, each root's pose looked up in ``peak_poses``. ``decode``'s people when its roots
+        (local maxima at least ``score_threshold``) are among each keypoint's ``candidates``."""
+        return group_poses(self, found)
 
     def _cell(self, yx: np.ndarray, limit: np.ndarray) -> tuple[int, int]:
         """The cell nearest a position, clamped to the grid."""

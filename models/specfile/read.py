@@ -158,7 +158,7 @@ def _output(top: Table, index: int, item: Any) -> OutputEntry | None:
     table = Table(top.file, item, f"outputs[{index}]", top.problems, OUTPUT)
     before = len(top.problems)
     name = table.read("name", text, required=True)
-    kind = table.read("kind", choice(OutputKind), required=True)
+    kind = table.read("kind", choice(OutputKind, lambda k: not k.decoded), required=True)
     table.read("layout", choice(Layout), Layout.NHWC)
     activation = table.read("activation", choice(Activation), Activation.NONE)
     stride = None

@@ -78,12 +78,18 @@ def boolean(value: Any) -> bool:
     return value
 
 
-def choice(enum: type[E]) -> Callable[[Any], E]:
+def choice(enum: type[E], allowed: Callable[[E], bool] = lambda member: True) -> Callable[[Any], E]:
+    """One of ``enum``'s values that ``allowed`` accepts."""
+    members = [m for m in enum if allowed(m)]
+
     def parse(value: Any) -> E:
         try:
-            return enum(value)
+            member = enum(value)
         except ValueError:
-            raise Bad("one of " + ", ".join(f'"{m.value}"' for m in enum)) from None
+            member = None
+        if member not in members:
+            raise Bad("one of " + ", ".join(f'"{m.value}"' for m in members))
+        return member
 
     return parse
 

@@ -14,6 +14,7 @@ from posepipe.models.formats import Precision
 from posepipe.pipeline.cli.options import (
     FORMATS,
     PRECISIONS,
+    VARIANTS,
     cache_option,
     data_option,
     epochs_option,
@@ -25,6 +26,7 @@ from posepipe.pipeline.cli.options import (
     overrides,
     parse_formats,
     parse_precisions,
+    parse_variants,
     preset_option,
     quiet_libraries,
     seed_option,
@@ -45,6 +47,12 @@ from posepipe.pipeline.cli.spec import spec_option, use_spec
 @data_option
 @click.option("--formats", default=",".join(FORMATS), show_default=True,
               help=f"Comma-separated formats to build: {', '.join(FORMATS)}.")
+@click.option("--variants", default=",".join(VARIANTS), show_default=True, envvar="POSEPIPE_VARIANTS",
+              help="Which files to build: tensor (the model's tensors: the normalised image in, raw outputs out), "
+                   "app (uint8 RGB pixels in, normalised inside the file; TFLite, ONNX, ORT) and keypoints (pixels "
+                   "in, the decoder inside the file: keypoints, or a bottom-up model's candidate peaks). App and "
+                   "keypoints files are built at fp32 and int8 unless --precisions names others. Core ML files "
+                   "take an image already. Also read from POSEPIPE_VARIANTS.")
 @click.option("--precisions", default=None, metavar="LIST",
               help=f"Comma-separated precisions to build where a format offers them: {', '.join(PRECISIONS)}; "
                    "or 'all'. [default: fp32,fp16,int8 for TFLite and ONNX; fp32,fp16,w8 for Core ML mlprogram; "
@@ -87,7 +95,7 @@ from posepipe.pipeline.cli.spec import spec_option, use_spec
 @cache_option
 @no_wait_option
 def run(model: str | None, spec_file: Path | None, checkpoint: Path | None, preset: str, options: tuple[str, ...],
-        data: Path | None, formats: str, precisions: str | None, calibration_samples: int,
+        data: Path | None, formats: str, variants: str, precisions: str | None, calibration_samples: int,
         calibration_data: Path | None, int8_input: str, int8_output: str, onnx_calibration: str, per_channel: bool,
         keep_float: tuple[str, ...],
         auto_mixed_precision: bool, val_samples: int | None, threads: int, out: Path, epochs: int | None,
@@ -120,7 +128,7 @@ def run(model: str | None, spec_file: Path | None, checkpoint: Path | None, pres
     settings = RunSettings(
         model=model, spec_file=spec_file, preset=preset, overrides=overrides(options), data=data,
         checkpoint=checkpoint, out=out, cache=cache or default_cache(), formats=parse_formats(formats),
-        precisions=parse_precisions(precisions),
+        variants=parse_variants(variants), precisions=parse_precisions(precisions),
         recipe=Recipe(int8_input=IntegerIO(int8_input), int8_output=IntegerIO(int8_output),
                       onnx_calibration=CalibrationMethod(onnx_calibration), per_channel=per_channel,
                       keep_float=keep_float),

@@ -4,12 +4,13 @@ library log silencing, and how budget breaches end a command."""
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.validators.perf.targets import DEFAULT_TARGETS, KNOWN
 
 FORMATS = [f.value for f in Format]
@@ -143,14 +144,27 @@ def parse_precisions(text: str | None) -> tuple[Precision, ...] | None:
 
 
 def parse_formats(text: str) -> tuple[Format, ...]:
+    return _choices(text, Format, "format", "--formats")
+
+
+VARIANTS = tuple(v.value for v in Variant)
+Choice = TypeVar("Choice", bound=StrEnum)
+
+
+def parse_variants(text: str) -> tuple[Variant, ...]:
+    return _choices(text, Variant, "variant", "--variants")
+
+
+def _choices(text: str, kind: type[Choice], noun: str, option: str) -> tuple[Choice, ...]:
+    """Comma-separated values of ``kind``, each once, in the order given."""
+    names = tuple(v.value for v in kind)
     chosen = []
     for name in (t.strip() for t in text.split(",") if t.strip()):
-        if name not in FORMATS:
-            choices = ", ".join(FORMATS)
-            raise click.BadParameter(f"unknown format {name!r}; choose from {choices}", param_hint="--formats")
-        chosen.append(Format(name))
+        if name not in names:
+            raise click.BadParameter(f"unknown {noun} {name!r}; choose from {', '.join(names)}", param_hint=option)
+        chosen.append(kind(name))
     if not chosen:
-        raise click.BadParameter("no format given", param_hint="--formats")
+        raise click.BadParameter(f"no {noun} given", param_hint=option)
     return tuple(dict.fromkeys(chosen))
 
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from posepipe.calibration.golden import contract_problems
+from posepipe.calibration.tensors import input_kind
 from posepipe.converters import CONVERTERS
+from posepipe.converters.signature import Signature
 from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
 from posepipe.pipeline.engine.paths import artifact_format
 from posepipe.validators.coreml_eval.errors import UnreadableArtifactError, UnsupportedOpError
@@ -22,9 +25,25 @@ def inspect_artifact(path: Path) -> dict[str, Any]:
     except Exception as error:  # each library raises its own parse errors
         raise UnreadableArtifactError(f"{path}: not a readable {fmt} file ({_first_line(error)})") from None
     _require_loadable(path)
-    return {"file": path.name, "format": str(fmt), "bytes": size_bytes(path), "sha256": sha256_path(path),
+    info = {"file": path.name, "format": str(fmt), "bytes": size_bytes(path), "sha256": sha256_path(path),
             "inputs": [t.to_json() for t in signature.inputs], "outputs": [t.to_json() for t in signature.outputs],
             "metadata": embedded.document, "fields": embedded.fields}
+    contract = _contract_check(embedded.document, signature)
+    return info if contract is None else info | {"contract": contract}
+
+
+def _contract_check(meta: dict[str, Any], signature: Signature) -> dict[str, Any] | None:
+    """The file's preprocessing contract recomputed (calibration/golden.py): its
+    problems, none when the digests it records are those of its own input."""
+    contract, image = meta.get("contract"), meta.get("input")
+    if not isinstance(contract, dict) or not isinstance(image, dict):
+        return None
+    tensors = [t for t in signature.inputs if t.name == image.get("name")]
+    if not tensors:
+        return {"problems": [f"the file has no input {image.get('name')!r}"]}
+    stated = [f"its {key} {contract.get(key)} is not the input's {image.get(key)}"
+              for key in ("color", "mean", "std") if contract.get(key) != image.get(key)]
+    return {"input": str(input_kind(tensors[0])), "problems": stated + contract_problems(contract, tensors[0])}
 
 
 def _require_loadable(path: Path) -> None:
@@ -58,6 +77,8 @@ def render(info: dict[str, Any]) -> list[str]:
         lines.append("metadata: none from posepipe")
     else:
         lines += _metadata_lines(meta)
+    if "contract" in info:
+        lines += contract_lines(meta.get("contract") or {}, info["contract"]["problems"])
     lines.append("format fields:")
     lines += [f"  {k}: {v}" for k, v in info["fields"].items() if k != "descriptions" and v not in ("", None, [])]
     return lines
@@ -79,6 +100,26 @@ def _metadata_lines(meta: dict[str, Any]) -> list[str]:
         f"  decoder: {meta['decoder']} ({meta['topology']})",
         f"  keypoints ({len(names)}): {', '.join(names)}",
         f"  skeleton ({len(meta['skeleton'])} edges): {edges}",
+    ]
+
+
+def contract_lines(contract: dict[str, Any], problems: list[str]) -> list[str]:
+    """The preprocessing contract as an app developer checks theirs against it (docs/preprocessing-contract.md)."""
+    x, y, w, h = contract.get("box", (0, 0, 0, 0))
+    height, width = contract.get("crop", (0, 0))
+    mean, std = contract.get("mean"), contract.get("std")
+    verdict = ["  check: holds (recomputed from the golden image drawn again)"] if not problems else [
+        f"  check: DOES NOT HOLD: {problem}" for problem in problems]
+    return [
+        "preprocessing contract (docs/preprocessing-contract.md):",
+        f"  golden image: {contract.get('image')} sha256 {contract.get('sha256')} "
+        f"(synthetic, seed {contract.get('seed')})",
+        f"  crop: box x {x} y {y} w {w} h {h}, grown {contract.get('padding')}x, aspect kept, "
+        f"to {height}x{width} (bilinear, black outside); uint8 {contract.get('pixels')} pixels "
+        f"sha256 {contract.get('pixels_sha256')}",
+        f"  this file's input: {contract.get('input')} ({contract.get('color')}, mean {mean}, std {std}) "
+        f"sha256 {contract.get('input_sha256')}",
+        *verdict,
     ]
 
 

@@ -27,8 +27,11 @@ import numpy as np
 
 from posepipe.calibration.coco import read_image
 from posepipe.calibration.preprocess import CropTransform, whole_image
+from posepipe.calibration.tensors import file_input
+from posepipe.converters.signature import TensorInfo
+from posepipe.models.app import people
 from posepipe.models.codecs.paf import openpose_json
-from posepipe.models.formats import Format
+from posepipe.models.formats import Format, Variant
 from posepipe.models.spec import Decoder, ModelSpec
 from posepipe.pipeline.engine.atomic import write_json
 from posepipe.pipeline.engine.console import Console
@@ -37,6 +40,7 @@ from posepipe.pipeline.engine.paths import require_folder
 from posepipe.pipeline.errors import ArtifactNotFoundError, IntegrityError, ManifestError, UnknownArtifactError
 from posepipe.pipeline.manifest import MANIFEST, read_manifest
 from posepipe.pipeline.manifest.read import manifest_config, manifest_spec
+from posepipe.pipeline.manifest.records import tensor_from_json
 from posepipe.validators.runners import Runner, runner_for
 from posepipe.validators.validate import Status
 
@@ -123,11 +127,19 @@ def predict_image(runner: Runner, model: Model, image: Path) -> Prediction:
     decoded in input pixels, then mapped back through the letterbox."""
     pixels = read_image(image)
     crop, window = whole_image(pixels, model.config.input_size)
-    x = model.spec.input.normalise(crop)  # a Core ML file takes the crop's pixels and normalises them itself
-    outputs = runner.infer(runner.feed(model.spec.input.name, crop[None], x[None]))
-    decoded = model.decoder.decode({name: value[0] for name, value in outputs.items()})
-    poses = np.asarray(decoded, np.float32).reshape(-1, len(model.spec.keypoints), 3)
+    name = model.spec.input.name
+    outputs = runner.infer({name: file_input(crop[None], model.spec.input, input_tensor(model.entry, name))})
+    variant = Variant(model.entry.get("variant", Variant.TENSOR))
+    decoded = people(model.spec, model.decoder, variant, {name: value[0] for name, value in outputs.items()})
+    poses = decoded.reshape(-1, len(model.spec.keypoints), 3)
     return Prediction(image, to_image(poses, window, pixels.shape[:2]))
+
+
+def input_tensor(entry: dict[str, Any], name: str) -> TensorInfo:
+    """The file's input as its run read it back (dtype, quantization, picture or
+    tensor), so the tensor made here is the one the contract's digest is of."""
+    inputs = [t for t in entry["inputs"] if t.get("name") == name] or entry["inputs"]
+    return tensor_from_json(inputs[0])
 
 
 def to_image(poses: np.ndarray, window: CropTransform, shape: tuple[int, ...]) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from posepipe.models.errors import FileSystemError
 from posepipe.models.formats import Format, Precision
-from posepipe.pipeline.delivery.entries import check_index
+from posepipe.pipeline.delivery.entries import SHA256, check_index
 from posepipe.pipeline.delivery.index import INDEX
 from posepipe.pipeline.engine.atomic import TEMP_PREFIX, replace
 from posepipe.pipeline.engine.console import Console
@@ -50,9 +50,10 @@ class PullSettings:
 
 def pull(settings: PullSettings, console: Console) -> Path:
     source = open_source(settings.source)
-    entry = find_entry(source.index(), settings)
+    index = source.index()
+    entry = find_entry(index, settings)
     files = checked_files(entry)
-    companions = checked_companions(entry)
+    companions = checked_companions(entry) + golden_image(source, index, settings.model, entry)
     final = settings.dest / entry["file"]
     if final.exists() and sha256_path(final) == entry["sha256"] and _present(settings.dest, companions):
         console.step(f"{final}: up to date (sha256 {entry['sha256'][:12]})")
@@ -114,6 +115,38 @@ def checked_companions(entry: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
             raise UnsafePathError(f"index entry {path!r}: companion {name!r} is not a file beside {entry['path']}")
         found.append((path, companion))
     return found
+
+
+def golden_image(source: Source, index: dict[str, Any], model: str,
+                 entry: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The model's golden image (docs/preprocessing-contract.md) when its manifest
+    lists one: pulled, verified and placed beside the artifact like a companion."""
+    manifests = [m.get("manifest") for m in index.get("models", ()) if isinstance(m, dict) and m.get("model") == model]
+    if not manifests or manifests[0] is None:
+        return []
+    path = _safe(manifests[0], "manifest")
+    contract = _document(source, path).get("contract")
+    if contract is None:
+        return []
+    name = contract.get("image") if isinstance(contract, dict) else None
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", "..", entry["file"]):
+        raise UnsafePathError(f"{path}: golden image {name!r} is not a file beside the manifest")
+    sha256, size = contract.get("sha256"), contract.get("bytes")
+    if not isinstance(sha256, str) or not SHA256.fullmatch(sha256) or isinstance(size, bool) or not isinstance(
+            size, int):
+        raise SourceError(f"{path}: the contract's golden image has no sha256 and size to verify it by")
+    return [(str(PurePosixPath(path).parent / name), {"file": name, "sha256": sha256, "bytes": size})]
+
+
+def _document(source: Source, relative: str) -> dict[str, Any]:
+    try:
+        with source.open(relative) as stream:
+            document = json.loads(stream.read())
+    except (ValueError, RecursionError) as error:
+        raise SourceError(f"{relative}: not a readable manifest ({type(error).__name__})") from None
+    if not isinstance(document, dict):
+        raise SourceError(f"{relative}: not a manifest (a JSON object)")
+    return document
 
 
 def _present(dest: Path, companions: list[tuple[str, dict[str, Any]]]) -> bool:

@@ -48,12 +48,13 @@ __all__ = [
 def artifact_record(artifact: Built | Failed, result: ValidationResult | None) -> ArtifactRecord:
     if isinstance(artifact, Failed):
         return ArtifactRecord(artifact.path.name, artifact.format, artifact.precision,
-                              NotBuilt((f"conversion failed: {artifact.error}",)), checker=artifact.checker)
+                              NotBuilt((f"conversion failed: {artifact.error}",)), checker=artifact.checker,
+                              variant=artifact.variant)
     built = BuiltFile(artifact.bytes, artifact.sha256, artifact.signature.inputs, artifact.signature.outputs)
     validation = validation_record(result) if result else NotValidated()
     companions = tuple(Companion(p.name, size_bytes(p), sha256_path(p)) for p in artifact.companions)
     return ArtifactRecord(artifact.path.name, artifact.format, artifact.precision, validation, built,
-                          checker=artifact.checker, companions=companions)
+                          checker=artifact.checker, companions=companions, variant=artifact.variant)
 
 
 def artifact_entry(artifact: Built | Failed, result: ValidationResult | None) -> dict[str, Any]:
@@ -122,4 +123,5 @@ def agreement_cell(task: dict[str, Any]) -> str:
     if not task:
         return "-"
     people = f" ({100 * task['people_agreement']:.1f}% people)" if "people_agreement" in task else ""
+    people += f" ({100 * task['peak_agreement']:.1f}% peaks)" if "peak_agreement" in task else ""
     return f"{100 * task['agreement']:.1f}%{people}"

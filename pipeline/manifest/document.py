@@ -18,7 +18,7 @@ from typing import Any
 from posepipe.calibration.preprocess import PADDING
 from posepipe.models.formats import Format, Precision
 from posepipe.models.keypoints import KeypointSet
-from posepipe.models.spec import ModelSpec, OutputKind, OutputSpec, Topology
+from posepipe.models.spec import Activation, ModelSpec, OutputKind, OutputSpec, Topology
 from posepipe.pipeline.manifest.records import ArtifactRecord
 from posepipe.pipeline.manifest.values import number
 from posepipe.pipeline.run.checkpoint import Checkpoint
@@ -86,17 +86,18 @@ class ModelOutput:
     name: str
     kind: OutputKind
     stride: int | None
+    activation: Activation = Activation.NONE  # logits or probabilities: what an app applies first
 
     @classmethod
     def of(cls, output: OutputSpec) -> ModelOutput:
-        return cls(output.name, output.kind, output.stride)
+        return cls(output.name, output.kind, output.stride, output.activation)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": str(self.kind), "stride": self.stride}
+        return {"name": self.name, "kind": str(self.kind), "stride": self.stride, "activation": str(self.activation)}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ModelOutput:
-        return cls(d["name"], OutputKind(d["kind"]), d["stride"])
+        return cls(d["name"], OutputKind(d["kind"]), d["stride"], Activation(d.get("activation", Activation.NONE)))
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,38 @@ class Disabled:
 
 
 @dataclass(frozen=True)
+class ContractRecord:
+    """The preprocessing contract (pipeline/run/contract.py): the golden image
+    beside the manifest, the box cropped of it and the crop's pixel digest."""
+
+    image: str  # the PNG's file name, beside the manifest
+    sha256: str
+    bytes: int
+    seed: int  # calibration/golden.py draws the same picture again from it
+    box: tuple[float, float, float, float]  # x, y, w, h in the picture
+    padding: float  # the box grown by this factor, widened to the input's aspect
+    crop: tuple[int, int]  # (height, width): the model's input size
+    pixels: str  # the crop's channel order: RGB
+    color: str  # the channel order the model's input takes (BGR: reversed before normalising)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    pixels_sha256: str  # of the crop's uint8 [H, W, 3] bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image": self.image, "sha256": self.sha256, "bytes": self.bytes, "seed": self.seed,
+                "box": list(self.box), "padding": self.padding, "crop": list(self.crop), "pixels": self.pixels,
+                "color": self.color, "mean": list(self.mean), "std": list(self.std),
+                "pixels_sha256": self.pixels_sha256}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ContractRecord:
+        x, y, w, h = d["box"]
+        height, width = d["crop"]
+        return cls(d["image"], d["sha256"], d["bytes"], d["seed"], (x, y, w, h), d["padding"], (height, width),
+                   d["pixels"], d["color"], tuple(d["mean"]), tuple(d["std"]), d["pixels_sha256"])
+
+
+@dataclass(frozen=True)
 class Manifest:
     """``artifacts/<model>/manifest.json``."""
 
@@ -232,6 +265,7 @@ class Manifest:
     disabled: tuple[Disabled, ...]
     reproducible: Mapping[str, bool]  # per format: does its converter give the same bytes twice
     tools: Mapping[str, str]  # package -> version
+    contract: ContractRecord | None = None  # None: a manifest from before the preprocessing contract
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -243,7 +277,7 @@ class Manifest:
             "model_stats": self.model_stats.to_json(), "latency": self.latency.to_json(), "passed": self.passed,
             "artifacts": [a.to_json() for a in self.artifacts], "disabled": [d.to_json() for d in self.disabled],
             "reproducible": dict(self.reproducible), "tools": dict(self.tools),
-        }
+        } | ({} if self.contract is None else {"contract": self.contract.to_json()})
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Manifest:
@@ -255,4 +289,5 @@ class Manifest:
             ModelCost(**d["model_stats"]), LatencyPlanRecord.from_json(d["latency"]), d["passed"],
             tuple(ArtifactRecord.from_json(a) for a in d["artifacts"]),
             tuple(Disabled.from_json(x) for x in d["disabled"]), d["reproducible"], d["tools"],
+            ContractRecord.from_json(d["contract"]) if "contract" in d else None,
         )

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from posepipe.converters.checks import Check
 from posepipe.converters.signature import ImageFormat, TensorInfo
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.pipeline.manifest.values import number
 from posepipe.validators.accuracy.compare import OutputComparison
 from posepipe.validators.accuracy.task import TaskMetric
@@ -58,7 +58,7 @@ def task_from_json(d: Mapping[str, Any]) -> TaskMetrics:
     m = TaskMetric(d["metric"])
     return TaskMetrics(m, number(d[f"{m}_reference"]), number(d[m]), number(d[f"{m}_delta"]),
                        number(d["agreement"]), number(d["agreement_px"]), number(d.get("people_agreement")),
-                       number(d.get("pckh")), number(d.get("pckh_reference")))
+                       number(d.get("pckh")), number(d.get("pckh_reference")), number(d.get("peak_agreement")))
 
 
 @dataclass(frozen=True)
@@ -189,14 +189,17 @@ class LatencyBlock:
 
     targets: Mapping[str, Mapping[str, Any]]
     profile: Mapping[str, Any] | None = None
+    # a keypoints file's whole path per target: invoke + app-side remainder (pipeline/run/end_to_end.py)
+    end_to_end: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         block: dict[str, Any] = {"targets": {name: dict(t) for name, t in self.targets.items()}}
-        return block if self.profile is None else block | {"profile": dict(self.profile)}
+        block |= {} if self.profile is None else {"profile": dict(self.profile)}
+        return block if self.end_to_end is None else block | {"end_to_end": dict(self.end_to_end)}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> LatencyBlock:
-        return cls(d["targets"], d.get("profile"))
+        return cls(d["targets"], d.get("profile"), d.get("end_to_end"))
 
 
 @dataclass(frozen=True)
@@ -230,15 +233,20 @@ class ArtifactRecord:
     checker: Check | None = None  # the format's own validity check (validation.checker); None: no file to check
     coverage: Mapping[str, Mapping[str, Any]] | None = None  # accelerator -> Coverage.to_json (validators/perf)
     companions: tuple[Companion, ...] = ()  # files shipped beside it
+    variant: Variant = Variant.TENSOR  # what it takes and gives (models/formats.py)
+    input_sha256: str | None = None  # of the input it takes from the golden crop (pipeline/run/contract.py)
 
     @property
     def status(self) -> Status:
         return self.validation.status
 
     def to_json(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"file": self.file, "format": str(self.format), "precision": str(self.precision)}
+        entry: dict[str, Any] = {"file": self.file, "format": str(self.format), "precision": str(self.precision),
+                                 "variant": str(self.variant)}
         if self.built is not None:
             entry |= self.built.to_json()
+        if self.input_sha256 is not None:
+            entry["input_sha256"] = self.input_sha256
         if self.companions:
             entry["companions"] = [c.to_json() for c in self.companions]
         entry["validation"] = self.validation.to_json()
@@ -259,4 +267,5 @@ class ArtifactRecord:
                    QuantizationRecord.from_json(d["quantization"]) if "quantization" in d else None,
                    LatencyBlock.from_json(d["latency"]) if "latency" in d else None,
                    Check.from_json(d["validation"]["checker"]) if "checker" in d["validation"] else None,
-                   d.get("coverage"), tuple(Companion.from_json(c) for c in d.get("companions", ())))
+                   d.get("coverage"), tuple(Companion.from_json(c) for c in d.get("companions", ())),
+                   Variant(d.get("variant", Variant.TENSOR)), d.get("input_sha256"))

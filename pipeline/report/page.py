@@ -2,7 +2,8 @@
 images as data URIs, SVG chart; no script, no network) that a person opens from
 disk to see what a run made and proved: every artifact with its size, precision,
 runtime, fidelity and task metrics, latency per target against its budget, and
-pass/fail colour; skeleton overlays; size against latency and accuracy.
+pass/fail colour; skeleton overlays; size against latency and accuracy; the
+code an app calls each file with (snippets.py).
 
 Written by ``posepipe run`` and again by ``posepipe report MODEL``. A manifest
 without latency blocks (or from before they existed) still renders.
@@ -20,6 +21,8 @@ from posepipe.pipeline.manifest import agreement_cell, read_manifest, score_cell
 from posepipe.pipeline.report.chart import chart, points
 from posepipe.pipeline.report.coverage import coverage_section
 from posepipe.pipeline.report.overlay import Overlays, overlays
+from posepipe.pipeline.report.snippets import section as snippet_section
+from posepipe.pipeline.report.variants import variants_section
 from posepipe.validators.validate import Reference, Status
 
 REPORT = "report.html"
@@ -42,6 +45,8 @@ svg text{font-size:11px;fill:#333}svg .axis{stroke:#333}svg .reference{stroke:#2
 .legend .key.failed{border:3px solid #d62728;width:6px;height:6px}
 .overlays{display:flex;flex-wrap:wrap;gap:10px}.overlays figure{text-align:center}
 .overlays img{display:block;border:1px solid #ccc;image-rendering:pixelated}
+details{margin:4px 0}summary{cursor:pointer}details details{margin-left:16px}
+pre{background:#f6f8fa;border:1px solid #ddd;padding:8px;overflow:auto;font-size:12px;line-height:1.35}
 """
 
 
@@ -65,10 +70,12 @@ def render(manifest: dict[str, Any], drawn: Overlays) -> str:
         f"<p class='meta'>{escape(_summary(manifest))}</p>",
         "<h2>Artifacts</h2>", _table(manifest), _disabled(manifest),
         "<h2>Accelerator coverage</h2>", coverage_section(manifest),
+        "<h2>Which file for which app</h2>", variants_section(manifest),
         "<h2>Size, latency and accuracy</h2>",
         chart(points(manifest, lambda e: _latency(e, target)), latency_label, task_metric(manifest),
               manifest["reference"].get(task_metric(manifest))),
         "<h2>Decoded skeletons</h2>", _overlay_section(manifest, drawn),
+        "<h2>Calling code</h2>", snippet_section(manifest),
         f"<h2>Tools</h2><p class='meta'>{escape(', '.join(f'{k} {v}' for k, v in manifest['tools'].items()))}</p>",
     ]
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

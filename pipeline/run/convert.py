@@ -10,7 +10,7 @@ from posepipe.converters import CONVERTERS, ConversionError, ConversionRequest, 
 from posepipe.converters.base import Companioned
 from posepipe.converters.checks import Check, check
 from posepipe.converters.metadata import ArtifactMetadata
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.pipeline.engine.atomic import atomic_path, remove, replace
 from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
 from posepipe.pipeline.engine.logs import captured
@@ -26,6 +26,7 @@ class Built:
     signature: Signature
     checker: Check | None = None  # its format's own validity check (converters/checks.py), passed
     companions: tuple[Path, ...] = ()  # files that ship beside it (an .ort's required-operators config)
+    variant: Variant = Variant.TENSOR
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,12 @@ class Failed:
     precision: Precision
     error: str
     checker: Check | None = None  # set when the file was made and its format's checker refused it
+    variant: Variant = Variant.TENSOR
 
 
-def artifact_path(out: Path, model: str, fmt: Format, precision: Precision) -> Path:
-    return out / f"{model}-{precision}{fmt.suffix}"
+def artifact_path(out: Path, model: str, fmt: Format, precision: Precision,
+                  variant: Variant = Variant.TENSOR) -> Path:
+    return out / f"{model}-{precision}{variant.suffix}{fmt.suffix}"
 
 
 def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path,
@@ -52,7 +55,7 @@ def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path,
     only once its format's own checker accepts it."""
     converter = CONVERTERS[fmt]
     checked: Check | None = None
-    final = artifact_path(out, request.spec.name, fmt, request.precision)
+    final = artifact_path(out, request.spec.name, fmt, request.precision, request.variant)
     log = logs / f"{final.name}.log"
     log.unlink(missing_ok=True)
     try:
@@ -69,14 +72,15 @@ def build(request: ConversionRequest, fmt: Format, out: Path, logs: Path,
                 replace(made, final.with_name(made.name))
     except ConversionError as error:
         _remove_all(converter, final)
-        return Failed(final, fmt, request.precision, str(error), checked)
+        return Failed(final, fmt, request.precision, str(error), checked, request.variant)
     except Exception as error:  # a converter library's own crash is this artifact's failure
         if isinstance(error, OSError) and error.errno is not None:
             raise  # the system's: a full disk, an unwritable folder
         _remove_all(converter, final)
-        return Failed(final, fmt, request.precision, f"{fmt}: {type(error).__name__}: {error}".splitlines()[0])
+        return Failed(final, fmt, request.precision, f"{fmt}: {type(error).__name__}: {error}".splitlines()[0],
+                      variant=request.variant)
     return Built(final, fmt, request.precision, size_bytes(final), sha256_path(final), converter.signature(final),
-                 checked, companions(converter, final))
+                 checked, companions(converter, final), request.variant)
 
 
 def companions(converter: Converter, path: Path) -> tuple[Path, ...]:

@@ -4,15 +4,19 @@ read back from the file) and the converter embeds it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from posepipe.calibration.preprocess import PADDING
 from posepipe.converters.metadata import ArtifactMetadata, InputMeta, OutputMeta
+from posepipe.models.app import variant_outputs
+from posepipe.models.formats import Variant
 from posepipe.models.spec import ModelSpec, OutputSpec, Topology
 from posepipe.pipeline.engine.versions import tool_versions
 
 
 def model_metadata(spec: ModelSpec, config: Any, weights_sha256: str, decoder: str) -> ArtifactMetadata:
+    """The tensor file's document; ``variant_metadata`` makes an app or keypoints file's from it."""
     image = spec.input
     return ArtifactMetadata(
         model=spec.name, version=spec.version, summary=spec.summary, format="", precision="",
@@ -25,6 +29,16 @@ def model_metadata(spec: ModelSpec, config: Any, weights_sha256: str, decoder: s
         outputs=tuple(_output(o, spec.keypoints.names) for o in spec.outputs_for(config)),
         preview=_preview(spec, config),
     )
+
+
+def variant_metadata(metadata: ArtifactMetadata, spec: ModelSpec, config: Any, model: Any,
+                     variant: Variant) -> ArtifactMetadata:
+    """The document of ``variant``'s file, made from ``model`` (that variant's graph): pixels in,
+    and a keypoints file's own outputs."""
+    if variant is Variant.TENSOR:
+        return metadata
+    outputs = tuple(_output(o, spec.keypoints.names) for o in variant_outputs(spec, config, model, variant))
+    return replace(metadata, variant=str(variant), input=replace(metadata.input, in_graph=True), outputs=outputs)
 
 
 def _output(output: OutputSpec, names: tuple[str, ...]) -> OutputMeta:

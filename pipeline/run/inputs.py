@@ -3,7 +3,7 @@ made on first use, in the parent and again in each pool worker."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ from posepipe.calibration.coco import CocoKeypoints
 from posepipe.converters import ConversionRequest
 from posepipe.converters.metadata import ArtifactMetadata
 from posepipe.converters.recipe import Recipe
-from posepipe.models.formats import Format, Precision
+from posepipe.models.app import variant_model
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.models.spec import ModelSpec
 from posepipe.pipeline.engine.console import Console, RecordingConsole
 from posepipe.pipeline.engine.hashing import key
@@ -23,6 +24,7 @@ from posepipe.pipeline.engine.pool import Workspace
 from posepipe.pipeline.engine.versions import tool_versions
 from posepipe.pipeline.run.calibrate import DEFAULT_SAMPLES, calibration_set
 from posepipe.pipeline.run.checkpoint import Checkpoint, load_checkpoint
+from posepipe.pipeline.run.contract import model_contract
 from posepipe.pipeline.run.data import Data
 from posepipe.pipeline.run.describe import model_metadata
 from posepipe.pipeline.run.latency import LatencyOptions
@@ -43,6 +45,7 @@ class RunSettings:
     out: Path = Path("artifacts")
     cache: Path = Path(".cache/posepipe")
     formats: tuple[Format, ...] = tuple(Format)
+    variants: tuple[Variant, ...] = tuple(Variant)  # app and keypoints files where a format builds them
     precisions: tuple[Precision, ...] | None = None  # None: each format's defaults
     recipe: Recipe = Recipe()
     calibration_samples: int = DEFAULT_SAMPLES
@@ -88,7 +91,8 @@ class Inputs:
 
     @cached_property
     def metadata(self) -> ArtifactMetadata:
-        return model_metadata(self.spec, self.config, self.checkpoint.weights_sha256, self.decoder)
+        made = model_metadata(self.spec, self.config, self.checkpoint.weights_sha256, self.decoder)
+        return replace(made, contract=model_contract(self.spec, self.config))
 
     def reference_key(self) -> str:
         return key("reference", self.checkpoint.weights_sha256, self.data.fingerprint, self.val_samples,
@@ -97,7 +101,7 @@ class Inputs:
     def artifact_key(self, cell: MatrixCell) -> str:
         s, fmt, precision = self.settings, cell.format, cell.precision
         calibration = _calibration_json(self.calibration) if precision.calibrated else None
-        return key("artifact", self.spec.name, asdict(self.config), str(fmt), str(precision),
+        return key("artifact", self.spec.name, asdict(self.config), str(fmt), str(precision), str(cell.variant),
                    s.recipe.for_artifact(fmt, precision), list(s.recipe.keep_float), s.auto_mixed_precision,
                    calibration, asdict(self.metadata), self.reference_key(), code_key(self.spec, *ARTIFACT_SOURCES),
                    tool_versions())
@@ -105,12 +109,15 @@ class Inputs:
     def workspace(self) -> Workspace:
         s = self.settings
         stage = Stage(self.out, s.cache / "logs" / self.spec.name, self.reference, s.threads, s.auto_mixed_precision,
-                      _calibration_json(self.calibration), self.metadata)
+                      _calibration_json(self.calibration), self.metadata, self.config)
 
         def request(cell: MatrixCell) -> ConversionRequest:
             calibration = self.calibration if cell.precision.calibrated else None
-            return ConversionRequest(self.model, self.spec, self.config.input_size, cell.precision, calibration,
-                                     s.recipe)
+            if calibration is not None and cell.variant.takes_pixels:
+                calibration = calibration.as_pixels(self.spec.input)
+            model = variant_model(self.model, self.spec, self.config, cell.variant)
+            return ConversionRequest(model, self.spec, self.config.input_size, cell.precision, calibration,
+                                     s.recipe, variant=cell.variant)
 
         return Workspace(self.model, stage, request)
 

@@ -111,8 +111,8 @@ def reference_latency(model: Any, input_name: str, shape: tuple[int, ...], cost:
 
 
 def breaches(entries: list[dict[str, Any]]) -> list[str]:
-    """One line per artifact and target over budget."""
-    lines = []
+    """One line per artifact and target over budget (a keypoints file's end-to-end time too)."""
+    lines = _end_to_end_breaches(entries)
     for entry in entries:
         for name, result in (entry.get("latency") or {}).get("targets", {}).items():
             if result["status"] == BudgetStatus.FAIL:
@@ -177,3 +177,12 @@ def _describe(target: Target | AdbTarget) -> dict[str, Any]:
     if isinstance(target, AdbTarget):
         described["serial"] = target.serial
     return described
+
+
+def _end_to_end_breaches(entries: list[dict[str, Any]]) -> list[str]:
+    """One line per keypoints file and target whose whole path (pipeline/run/end_to_end.py) is over its budget."""
+    return [f"{entry['file']} on {target}: end to end {figure['total_ms']:.2f} ms over its budget of "
+            f"{figure['budget_ms']:g} ms"
+            for entry in entries
+            for target, figure in (((entry.get("latency") or {}).get("end_to_end") or {}).get("targets") or {}).items()
+            if figure["status"] == BudgetStatus.FAIL]

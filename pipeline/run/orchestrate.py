@@ -21,7 +21,7 @@ from posepipe import models
 from posepipe.converters import CONVERTERS
 from posepipe.converters.recipe import Recipe
 from posepipe.models.errors import ConfigError
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.models.spec import ModelSpec
 from posepipe.pipeline.engine.atomic import clean_temporaries, remove
 from posepipe.pipeline.engine.console import Console, replay
@@ -34,6 +34,7 @@ from posepipe.pipeline.errors import ManifestError
 from posepipe.pipeline.manifest import MANIFEST, SCHEMA, finite, passed, read_manifest, write_manifest
 from posepipe.pipeline.manifest.document import (
     CheckpointRecord,
+    ContractRecord,
     DataRecord,
     Disabled,
     InputRecord,
@@ -53,10 +54,13 @@ from posepipe.pipeline.run.checkpoint import (
     weights_sha256,
 )
 from posepipe.pipeline.run.checkpoint_formats import read_checkpoint
+from posepipe.pipeline.run.contract import attach as attach_contract
+from posepipe.pipeline.run.contract import golden_name, model_contract, write_golden
 from posepipe.pipeline.run.convert import artifact_path
 from posepipe.pipeline.run.coverage import attach as attach_coverage
 from posepipe.pipeline.run.coverage import required, shortfalls
 from posepipe.pipeline.run.data import Data, resolve_data, synth_config
+from posepipe.pipeline.run.end_to_end import end_to_end
 from posepipe.pipeline.run.inputs import Inputs, RunSettings, worker_workspace
 from posepipe.pipeline.run.latency import LatencyPlan, artifact_latency, breaches, plan, reference_latency
 from posepipe.pipeline.run.matrix import MatrixCell, cells, left_out
@@ -82,7 +86,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     schedule = spec.schedule_for(settings.preset)
     if settings.epochs is not None:
         schedule = schedule.with_epochs(settings.epochs)
-    chosen = cells(settings.formats, settings.precisions, spec.disabled)  # a bad choice fails before any work
+    chosen = cells(settings.formats, settings.precisions, spec.disabled, settings.variants)  # fails before any work
     disabled = _left_out(settings, spec, console)
     latency = plan(spec, settings.latency)
     out = settings.out / spec.name
@@ -98,7 +102,11 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     entries = _artifacts(inputs, chosen, stages, console)
     cost = count(model)
     reference_timing = _latency(entries, inputs, cost, latency, stages, console)
+    end_to_end(entries, inputs, stages, _machine(), console)
     attach_coverage(entries, inputs.out)
+    contract = model_contract(spec, config)
+    write_golden(out, contract)
+    attach_contract(entries, contract, spec)
     artifacts = tuple(ArtifactRecord.from_json(e) for e in entries)
     manifest = Manifest(
         schema=SCHEMA, model=spec.name, version=spec.version, license=spec.license, preset=settings.preset,
@@ -114,6 +122,7 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
         and not shortfalls(entries, required(spec)),
         artifacts=artifacts, disabled=tuple(Disabled.from_json(d) for d in disabled),
         reproducible={str(c.format): CONVERTERS[c.format].deterministic for c in chosen}, tools=tool_versions(),
+        contract=ContractRecord.from_json(contract),
     )
     document = _manifest(out / MANIFEST, manifest.to_json(), console)
     _report(out / MANIFEST, document, inputs, stages, console)
@@ -178,7 +187,7 @@ def _phase(inputs: Inputs, chosen: list[MatrixCell], sources: dict[MatrixCell, S
     out, name = inputs.out, inputs.spec.name
     jobs, fresh = [], []
     for cell in chosen:
-        file = artifact_path(out, name, cell.format, cell.precision).name
+        file = artifact_path(out, name, cell.format, cell.precision, cell.variant).name
         source = sources.get(cell)
         if isinstance(source, str):
             entries[cell] = unbuilt_entry(out / file, cell, source)
@@ -339,7 +348,7 @@ def _unlisted(out: Path, name: str, entries: list[dict[str, Any]]) -> list[Path]
     listed = {e["file"] for e in entries if "sha256" in e}  # an entry without a digest lists no file
     listed |= {e["quantization"][k] for e in entries if "quantization" in e
                for k in ("recipe", "sensitivity") if e["quantization"].get(k)}
-    listed |= {c["file"] for e in entries for c in e.get("companions", ())}
+    listed |= {c["file"] for e in entries for c in e.get("companions", ())} | {golden_name(name)}
     return [path for path in out.glob(f"{name}-*") if path.name not in listed]
 
 
@@ -352,7 +361,7 @@ def _size_ratios(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each quantized file's size against its format's fp32 file, when both were built."""
     for entry in entries:
         if "quantization" in entry and "bytes" in entry:
-            fp32 = _fp32_bytes(entries, Format(entry["format"]))
+            fp32 = _fp32_bytes(entries, Format(entry["format"]), entry.get("variant", Variant.TENSOR))
             entry["quantization"]["size_ratio"] = entry["bytes"] / fp32 if fp32 else None
     return entries
 
@@ -364,5 +373,6 @@ def _check_keep_float(recipe: Recipe, model: Any, spec: ModelSpec) -> None:
                           "(a failed int8 artifact's .sensitivity.json lists the layer names)")
 
 
-def _fp32_bytes(entries: list[dict[str, Any]], fmt: Format) -> int | None:
-    return next((e.get("bytes") for e in entries if e["format"] == fmt and e["precision"] == Precision.FP32), None)
+def _fp32_bytes(entries: list[dict[str, Any]], fmt: Format, variant: str) -> int | None:
+    return next((e.get("bytes") for e in entries if e["format"] == fmt and e["precision"] == Precision.FP32
+                 and e.get("variant", Variant.TENSOR) == variant), None)

@@ -21,6 +21,7 @@ from posepipe.pipeline.engine.atomic import remove, write_json
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.engine.logs import captured
 from posepipe.pipeline.run.convert import Built, Failed, build
+from posepipe.pipeline.run.describe import variant_metadata
 from posepipe.validators.validate import Reference, Status, ValidationResult, validate
 
 PROBE_SAMPLES = 8  # val inputs the sensitivity debuggers run (ONNX's keeps every activation)
@@ -48,6 +49,13 @@ class Stage:
     auto_mixed_precision: bool
     calibration: dict[str, Any] | None  # sha256, samples, source of the set int8 files were calibrated on
     metadata: ArtifactMetadata | None = None  # embedded in every file, completed per artifact
+    config: Any = None  # the model's config: what an app or keypoints file's outputs are depends on it
+
+    def metadata_of(self, request: ConversionRequest) -> ArtifactMetadata | None:
+        """The document ``request``'s file embeds: the tensor file's, or its variant's."""
+        if self.metadata is None:
+            return None
+        return variant_metadata(self.metadata, request.spec, self.config, request.model, request.variant)
 
 
 def produce(request: ConversionRequest, fmt: Format, stage: Stage, console: Console) -> Outcome:
@@ -73,11 +81,11 @@ def sensitivity_path(artifact: Path) -> Path:
 
 
 def _attempt(request: ConversionRequest, fmt: Format, stage: Stage) -> Outcome:
-    artifact = build(request, fmt, stage.out, stage.logs, stage.metadata)
+    artifact = build(request, fmt, stage.out, stage.logs, stage.metadata_of(request))
     result = None
     if isinstance(artifact, Built):
         tolerance = request.spec.tolerances[request.precision]
-        result = validate(artifact.path, stage.reference, tolerance, stage.threads)
+        result = validate(artifact.path, stage.reference, tolerance, stage.threads, request.variant)
     recipe = request.recipe.for_artifact(fmt, request.precision)
     if request.precision.calibrated:
         recipe["calibration"] = stage.calibration
@@ -94,7 +102,8 @@ def _sensitivity(request: ConversionRequest, fmt: Format, outcome: Outcome, stag
     """The per-layer report beside the artifact; a debugger crash is noted, not fatal."""
     console.step(f"sensitivity: {outcome.artifact.path.name} failed; measuring error per layer")
     name = stage.reference.spec.input.name
-    probe = [{name: x[None]} for x in stage.reference.inputs[:PROBE_SAMPLES]]
+    fed = stage.reference.samples.pixels if request.variant.takes_pixels else stage.reference.inputs
+    probe = [{name: x[None]} for x in fed[:PROBE_SAMPLES]]
     converter = CONVERTERS[fmt]
     assert isinstance(converter, Debuggable)  # _failed_int8 checked it
     try:

@@ -41,4 +41,4 @@ def derived_sources(derived: Sequence[MatrixCell], entries: dict[MatrixCell, dic
 
 def unbuilt_entry(path: Path, cell: MatrixCell, reason: str) -> dict[str, Any]:
     """The manifest entry of a derived cell that was not made: failed, no file."""
-    return artifact_entry(Failed(path, cell.format, cell.precision, reason), None)
+    return artifact_entry(Failed(path, cell.format, cell.precision, reason, variant=cell.variant), None)

@@ -15,7 +15,7 @@ from typing import Any
 from posepipe import models
 from posepipe.converters import CONVERTERS
 from posepipe.converters.checks import Check, check
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.models.spec import Tolerance
 from posepipe.pipeline.engine.console import Console
 from posepipe.pipeline.engine.hashing import sha256_path, size_bytes
@@ -26,7 +26,7 @@ from posepipe.pipeline.run.checkpoint import load_checkpoint
 from posepipe.pipeline.run.data import resolve_data, synth_config
 from posepipe.pipeline.run.reference import val_reference
 from posepipe.validators.runners import runner_for
-from posepipe.validators.validate import Reference, Status, ValidationResult, validate_with
+from posepipe.validators.validate import Reference, Status, ValidationResult, validate_keypoints, validate_with
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,12 @@ class Identity:
     format: Format
     model: str
     precision: Precision
+    variant: Variant = Variant.TENSOR
 
 
 def identify(path: Path, model: str | None = None, precision: Precision | None = None) -> Identity:
     fmt = artifact_format(path)
-    stem = path.name[: -len(fmt.suffix)]
+    stem, variant = Variant.split_stem(path.name[: -len(fmt.suffix)])
     try:
         named_model, named_precision = Precision.split_stem(stem)
     except ValueError:
@@ -65,7 +66,7 @@ def identify(path: Path, model: str | None = None, precision: Precision | None =
                 f"{path.name}: cannot tell its precision from the name; pass --precision"
             ) from None
         named_model, named_precision = stem, precision
-    return Identity(fmt, model or named_model, precision or named_precision)
+    return Identity(fmt, model or named_model, precision or named_precision, variant)
 
 
 def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
@@ -80,10 +81,11 @@ def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
     data = resolve_data(settings.data, settings.cache, synth_config(spec, schedule, settings.seed), console)
     reference, _ = val_reference(model, spec, config, data, settings.val_samples or schedule.val_images, console)
     tolerance = spec.tolerances[identity.precision]  # every spec has one per precision
-    result = _validated(settings, checked, reference, tolerance, console)
+    result = _validated(settings, checked, reference, tolerance, identity.variant, console)
     sha256 = sha256_path(settings.artifact)
     result = _against_manifest(settings.artifact, sha256, result)
     entry = {"file": settings.artifact.name, "format": str(identity.format), "precision": str(identity.precision),
+             "variant": str(identity.variant),
              "bytes": size_bytes(settings.artifact), "sha256": sha256,
              "validation": validation_entry(result) | {"checker": checked.to_json()}}
     return {"model": spec.name, "checkpoint": {"path": str(settings.checkpoint),
@@ -93,7 +95,7 @@ def revalidate(settings: ValidateSettings, console: Console) -> dict[str, Any]:
 
 
 def _validated(settings: ValidateSettings, checked: Check, reference: Reference, tolerance: Tolerance,
-               console: Console) -> ValidationResult:
+               variant: Variant, console: Console) -> ValidationResult:
     """The run's comparison, for a file its format's checker accepted; a refused
     file fails with the checker's message, as ``posepipe run`` lists it."""
     if not checked.passed:
@@ -101,6 +103,8 @@ def _validated(settings: ValidateSettings, checked: Check, reference: Reference,
         return ValidationResult(Status.FAILED, None, failures=(checked.failure,))
     runner = runner_for(settings.artifact, settings.threads)
     console.step(f"validate: {settings.artifact.name} with {runner.runtime}")
+    if variant is Variant.KEYPOINTS:
+        return validate_keypoints(runner, reference, tolerance)
     return validate_with(runner, reference, tolerance)
 
 

@@ -97,10 +97,12 @@ def test_the_metadata_travels_in_the_ort_and_inspect_shows_it(tiny_run: Path,
     # planted: the run's document for this file differs from what it carries, so embed refuses it
     import dataclasses
 
+    from posepipe.pipeline.run.contract import model_contract
     from posepipe.pipeline.run.describe import model_metadata
 
     spec = models.get("hourglass")
-    document = model_metadata(spec, spec.tiny, ort.document["weights_sha256"], ort.document["decoder"])
+    document = dataclasses.replace(model_metadata(spec, spec.tiny, ort.document["weights_sha256"],
+                                                  ort.document["decoder"]), contract=model_contract(spec, spec.tiny))
     signature = ORT.signature(folder / "hourglass-fp32.ort")
     ORT.embed(folder / "hourglass-fp32.ort", document.for_artifact(Format.ORT, Precision.FP32, signature))
     with pytest.raises(ConversionError, match="embedded metadata is not the run's: version"):
@@ -151,7 +153,8 @@ def test_index_and_pull_bring_the_ort_with_its_config_verified(
     pulled = invoke(capfd, "pull", "hourglass", "--format", "ort", "--precision", "fp32", "--from", root,
                     "--to", tmp_path / "app")
     assert pulled.code == 0, pulled.err
-    assert sorted(p.name for p in (tmp_path / "app").iterdir()) == ["hourglass-fp32.ort", config]
+    assert sorted(p.name for p in (tmp_path / "app").iterdir()) == ["hourglass-fp32.ort", config,
+                                                                    "hourglass-golden.png"]
     assert sha256_path(tmp_path / "app" / config) == entry["companions"][0]["sha256"]
 
     # planted: the config changed on the host; the pull stops before anything lands

@@ -130,7 +130,7 @@ def test_a_tiny_run_converts_validates_and_writes_the_manifest(
     listed = sorted(p.name for p in (tiny_run / "artifacts" / "hourglass").iterdir())
     companions = [c["file"] for entry in by_file.values() for c in entry.get("companions", [])]
     assert companions == ["hourglass-fp32.required_operators.config"]  # beside the .ort
-    assert listed == sorted(["manifest.json", "report.html", *by_file, *companions])
+    assert listed == sorted(["manifest.json", "report.html", "hourglass-golden.png", *by_file, *companions])
 
     audit = subprocess.run([sys.executable, str(Path(__file__).parents[2] / "scripts" / "audit_manifest.py"),
                             str(tiny_run / "artifacts/hourglass/manifest.json")],
@@ -271,8 +271,8 @@ def test_a_conversion_that_dies_half_way_leaves_no_file(
     result = invoke(capfd, *zoo.run_args("hourglass"), "--formats", "tflite,onnx")
     assert result.code == 9
     assert "hourglass-fp32.tflite: conversion failed: tflite: RuntimeError: killed mid-write" in result.err
-    assert artifacts_files(in_tmp) == ["hourglass", "hourglass/hourglass-fp32.onnx", "hourglass/manifest.json",
-                                      "hourglass/report.html"]
+    assert artifacts_files(in_tmp) == ["hourglass", "hourglass/hourglass-fp32.onnx", "hourglass/hourglass-golden.png",
+                                      "hourglass/manifest.json", "hourglass/report.html"]
     manifest = read_manifest(in_tmp, "hourglass")
     assert manifest["passed"] is False
     assert manifest["artifacts"][0]["validation"]["status"] == "failed"

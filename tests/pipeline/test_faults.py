@@ -270,7 +270,8 @@ def test_two_runs_on_one_folder_take_turns(zoo: TinyZoo, tmp_path: Path) -> None
     manifest = json.loads((folder / "manifest.json").read_text())
     assert [e["file"] for e in manifest["artifacts"]] == [f"{MODEL}-fp16.tflite"]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{MODEL}-fp16.tflite", f"{MODEL}-fp16.tflite.recipe.json", "manifest.json", "report.html"])
+        [f"{MODEL}-fp16.tflite", f"{MODEL}-fp16.tflite.recipe.json", f"{MODEL}-golden.png", "manifest.json",
+         "report.html"])
     assert_folder_invariant(folder)
     assert not lock_path(folder).exists()
 

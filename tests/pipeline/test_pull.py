@@ -92,7 +92,7 @@ def test_pull_over_http_verifies_every_format(host: tuple[str, Path], tmp_path: 
         assert result.code == 0, result.err
         assert sha256_path(dest / name) == sha256_path(root / "hourglass" / name)
     assert sorted(p.name for p in dest.iterdir()) == ["hourglass-fp32.mlpackage", "hourglass-fp32.onnx",
-                                                      "hourglass-fp32.tflite"]  # no temporaries left
+                                                      "hourglass-fp32.tflite", "hourglass-golden.png"]  # no temporaries
     again = pull(capfd, url, dest, "coreml")
     assert again.code == 0 and "up to date" in again.err
 

@@ -98,17 +98,19 @@ def seeded_input(shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
 
-def decoder_timing(decoder: Any, outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+def decoder_timing(decoder: Any, outputs: dict[str, np.ndarray], step: Callable[[Any], Any] | None = None,
+                   ) -> dict[str, Any]:
     """The decoder alone (post-processing, NumPy on this host) over every sample of
     ``outputs`` (stacked [N, ...]): p50 and p90 milliseconds per image. Reported
     beside the model's own time: for a bottom-up model the grouping can cost as
-    much as the network, and no converter speeds it up."""
+    much as the network, and no converter speeds it up. ``step``: the part of the
+    decoder to time (a keypoints file's app-side grouping), else ``decoder.decode``."""
     count = len(next(iter(outputs.values())))
     times = []
     for i in range(count):
         sample = {name: value[i] for name, value in outputs.items()}
         start = time.perf_counter()
-        decoder.decode(sample)
+        (step or decoder.decode)(sample)
         times.append(1000.0 * (time.perf_counter() - start))
     return {"name": decoder.name, "images": count, "p50_ms": float(np.percentile(times, 50)),
             "p90_ms": float(np.percentile(times, 90))}

@@ -113,7 +113,8 @@ def _onnxruntime(path: Path, threads: int, runs: int) -> Profile:
         if path.suffix == ".ort":  # as it is validated and timed: saved runtime optimizations replayed
             options.add_session_config_entry("session.enable_saved_runtime_optimizations", "1")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        feed = {i.name: _random(i.shape, np.float32) for i in session.get_inputs()}
+        feed = {i.name: _random(i.shape, np.uint8 if i.type == "tensor(uint8)" else np.float32)  # pixels: an app file
+                for i in session.get_inputs()}
         for _ in range(runs + 1):  # the first run warms up and is dropped below
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text())

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from posepipe.calibration.tensors import to_tensor
 from posepipe.validators.runners.base import Feed, Runner, unreadable
 
 
@@ -37,9 +38,11 @@ class LiteRTRunner(Runner):
             raise unreadable(self.path, "LiteRT", error) from error
         self._inputs = self._runner.get_input_details()
         self._outputs = self._runner.get_output_details()
+        self.pixel_inputs = frozenset(name for name, detail in self._inputs.items() if _takes_pixels(detail))
 
     def _infer(self, feed: Feed) -> Feed:
-        inputs = {name: quantize(value, self._inputs[name]) for name, value in feed.items()}
+        inputs = {name: value if name in self.pixel_inputs else quantize(value, self._inputs[name])
+                  for name, value in feed.items()}
         outputs = self._runner(**inputs)
         return {name: dequantize(np.asarray(value), self._outputs[name]) for name, value in outputs.items()}
 
@@ -48,19 +51,25 @@ class LiteRTRunner(Runner):
 
 
 def quantize(value: np.ndarray, detail: dict) -> np.ndarray:
+    """The one quantization the contract's digests are of (calibration/tensors.py)."""
     dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f":
-        return value.astype(dtype)
-    scale, zero_point = _parameters(detail)
-    info = np.iinfo(dtype)
-    return np.clip(np.round(value / scale + zero_point), info.min, info.max).astype(dtype)
+    return to_tensor(value, dtype, None if dtype.kind == "f" else _parameters(detail))
 
 
 def dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
     if value.dtype.kind == "f":
         return value.astype(np.float32)
+    if not any(detail.get("quantization_parameters", {}).get("scales", [])):
+        return value  # integers that are no quantized reals: a keypoints file's cell indices
     scale, zero_point = _parameters(detail)
     return ((value.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def _takes_pixels(detail: dict) -> bool:
+    """An app file's input: uint8 with no quantization, the pixels as they come (a tensor
+    file built with uint8 integer I/O has a scale and zero point, and takes the tensor)."""
+    scales = detail.get("quantization_parameters", {}).get("scales", [])
+    return np.dtype(detail["dtype"]) == np.uint8 and not any(scales)
 
 
 def _parameters(detail: dict) -> tuple[float, int]:

@@ -31,6 +31,8 @@ class OnnxRuntimeRunner(Runner):
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # InvalidProtobuf, InvalidGraph, Fail ...: the file, not posepipe
             raise unreadable(self.path, "ONNX Runtime", error) from error
+        # an app file's input: uint8 pixels (a QDQ int8 file still takes the float tensor)
+        self.pixel_inputs = frozenset(i.name for i in self._session.get_inputs() if i.type == "tensor(uint8)")
 
     def _infer(self, feed: Feed) -> Feed:
         names = [o.name for o in self._session.get_outputs()]

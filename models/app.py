@@ -3,7 +3,7 @@ feeds and reads, built as Keras graphs so every converter takes them as it takes
 the model itself.
 
 An app file takes the uint8 RGB pixels of the crop ``[1, H, W, 3]`` and normalises
-them inside the graph (``PixelInput``: the colour order, mean and std of the
+them inside the graph (``PixelInput``, models/backbones/blocks.py: the colour order, mean and std of the
 model's ``InputSpec``), so the app does no arithmetic on pixels and cannot get
 /255 against /127.5, or RGB against BGR, wrong. A keypoints file adds the
 decoder's graph part on top (``Decoder.graph``: keypoints ``[1, K, 3]`` for a
@@ -15,51 +15,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import keras
 import numpy as np
-from keras import layers, ops
 
 from posepipe.models.errors import ConfigError
 from posepipe.models.formats import Variant
-from posepipe.models.spec import InputSpec, ModelSpec, OutputKind, OutputSpec, Topology
+from posepipe.models.spec import ModelSpec, OutputKind, OutputSpec, Topology
 
 KEYPOINTS = "keypoints"  # a top-down keypoints file's output: [1, K, 3]
 
 
-@keras.saving.register_keras_serializable(package="posepipe")
-class PixelInput(layers.Layer):
-    """uint8 pixels -> the model's float input: ``InputSpec.normalise`` as graph ops
-    (a channel reverse first for a BGR model, then ``(x - mean) / std``)."""
-
-    def __init__(self, color: str = "RGB", mean: tuple[float, ...] = (127.5,) * 3,
-                 std: tuple[float, ...] = (127.5,) * 3, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.color, self.mean, self.std = color, tuple(mean), tuple(std)
-
-    def call(self, pixels: Any) -> Any:
-        x = ops.cast(pixels, "float32")
-        if self.color == "BGR":
-            x = ops.flip(x, axis=-1)
-        return (x - ops.convert_to_tensor(self.mean, "float32")) / ops.convert_to_tensor(self.std, "float32")
-
-    def compute_output_shape(self, shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return shape
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"color": self.color, "mean": list(self.mean), "std": list(self.std)}
-
-    @classmethod
-    def of(cls, spec: InputSpec) -> PixelInput:
-        return cls(spec.color, spec.mean, spec.std, name="pixel_input")
-
-
-def variant_model(model: keras.Model, spec: ModelSpec, config: Any, variant: Variant) -> keras.Model:
+def variant_model(model: Any, spec: ModelSpec, config: Any, variant: Variant) -> Any:
     """``model`` (the trained, deployed model) as ``variant``'s graph on a batch of one; the
     tensor variant is ``model`` itself. The trained model is nested, not copied: its
     layers and weights are the checkpoint's. Outputs keep their names (an ``Identity``
     named after each), so every converter names them as the tensor file's."""
     if variant is Variant.TENSOR:
         return model
+    import keras
+
+    from posepipe.models.backbones.blocks import PixelInput
+
     pixels = keras.Input(batch_shape=(1, *config.input_size, 3), dtype="uint8", name=spec.input.name)
     outputs = model(PixelInput.of(spec.input)(pixels))
     if variant is Variant.KEYPOINTS:
@@ -67,11 +42,11 @@ def variant_model(model: keras.Model, spec: ModelSpec, config: Any, variant: Var
         if not hasattr(decoder, "graph"):
             raise ConfigError(f"{spec.name}: its decoder {decoder.name} has no graph part; build --variants tensor,app")
         outputs = decoder.graph(outputs)
-    named = {name: layers.Identity(name=name)(tensor) for name, tensor in outputs.items()}
+    named = {name: keras.layers.Identity(name=name)(tensor) for name, tensor in outputs.items()}
     return keras.Model(pixels, named, name=f"{spec.name}_{variant.value}")
 
 
-def variant_outputs(spec: ModelSpec, config: Any, model: keras.Model, variant: Variant) -> tuple[OutputSpec, ...]:
+def variant_outputs(spec: ModelSpec, config: Any, model: Any, variant: Variant) -> tuple[OutputSpec, ...]:
     """What each output of ``variant``'s graph ``model`` is, in the file's order: the model's own outputs
     as the spec declares them, a keypoints file's ``keypoints`` and ``peaks``, and values read at the peaks."""
     own = {o.name: o for o in spec.outputs_for(config)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 
 def scaled(channels: int, width: float, divisor: int = 8) -> int:
@@ -127,3 +127,31 @@ class NearestUpsampling(layers.Layer):
 
 def upsample_nearest(x: Any, factor: int, name: str) -> Any:
     return NearestUpsampling(factor, name=name)(x)
+
+
+@keras.saving.register_keras_serializable(package="posepipe")
+class PixelInput(layers.Layer):
+    """uint8 pixels -> the model's float input: ``InputSpec.normalise`` as graph ops
+    (a channel reverse first for a BGR model, then ``(x - mean) / std``)."""
+
+    def __init__(self, color: str = "RGB", mean: tuple[float, ...] = (127.5,) * 3,
+                 std: tuple[float, ...] = (127.5,) * 3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.color, self.mean, self.std = color, tuple(mean), tuple(std)
+
+    def call(self, pixels: Any) -> Any:
+        x = ops.cast(pixels, "float32")
+        if self.color == "BGR":
+            x = ops.flip(x, axis=-1)
+        return (x - ops.convert_to_tensor(self.mean, "float32")) / ops.convert_to_tensor(self.std, "float32")
+
+    def compute_output_shape(self, shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return shape
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"color": self.color, "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def of(cls, spec: Any) -> PixelInput:
+        """The layer for a model's ``InputSpec`` (models/spec.py)."""
+        return cls(spec.color, spec.mean, spec.std, name="pixel_input")

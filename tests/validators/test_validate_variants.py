@@ -16,7 +16,8 @@ from posepipe import models
 from posepipe.calibration.coco import CocoKeypoints
 from posepipe.calibration.samples import load_bottom_up, load_top_down
 from posepipe.converters import CONVERTERS, ConversionRequest
-from posepipe.models.app import PixelInput, variant_model
+from posepipe.models.app import variant_model
+from posepipe.models.backbones.blocks import PixelInput
 from posepipe.models.formats import Format, Precision, Variant
 from posepipe.validators.validate import Reference, Status, validate
 from tests.support.harness import TinyZoo

@@ -93,8 +93,10 @@ def _metadata_lines(meta: dict[str, Any]) -> list[str]:
         f"  model: {meta['model']} {meta['version']} ({meta['precision']}), {meta['summary']}",
         f"  license: {meta['license']}; author: {meta['author']}; posepipe {meta['posepipe_version']}",
         f"  weights sha256: {meta['weights_sha256']}",
+        f"  variant: {meta.get('variant', 'tensor')}",
         f"  input: {image['name']} {image['size'][0]}x{image['size'][1]} {image['color']} {image['layout']} "
-        f"mean {image['mean']} std {image['std']} crop padding {image['crop_padding']}",
+        f"mean {image['mean']} std {image['std']} crop padding {image['crop_padding']}"
+        + ("; uint8 RGB pixels in, normalised inside the file" if image.get("in_graph") else ""),
         *(f"  output: {o['name']} {o['kind']}" + (f" stride {o['stride']} {o['layout']}" if o["stride"] else "")
           for o in meta["outputs"]),
         f"  decoder: {meta['decoder']} ({meta['topology']})",

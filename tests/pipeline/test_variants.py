@@ -95,7 +95,7 @@ def test_metadata_displayer_reads_pixels_in_and_keypoints_out(variants_run: Path
     assert shown["files"]["keypoints.txt"].splitlines() == list(spec.keypoints.names)
 
 
-def test_the_variant_files_say_what_they_are(variants_run: Path) -> None:
+def test_the_variant_files_say_what_they_are(variants_run: Path, capfd: pytest.CaptureFixture[str]) -> None:
     from posepipe.converters import CONVERTERS
     from posepipe.models.formats import Format
 
@@ -104,6 +104,9 @@ def test_the_variant_files_say_what_they_are(variants_run: Path) -> None:
         document = CONVERTERS[fmt].read_metadata(folder / f"hourglass-fp32-keypoints{fmt.suffix}").document
         assert document["variant"] == Variant.KEYPOINTS and document["input"]["in_graph"] is True
         assert [o["kind"] for o in document["outputs"]] == ["keypoints"]
+    shown = invoke(capfd, "inspect", folder / "hourglass-fp32-app.onnx")
+    assert shown.code == 0 and "  variant: app\n" in shown.out
+    assert "; uint8 RGB pixels in, normalised inside the file" in shown.out
 
 
 def test_a_variant_no_chosen_format_builds_is_one_line(capfd: pytest.CaptureFixture[str]) -> None:

@@ -49,14 +49,15 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def val_samples(manifest: dict) -> tuple[np.ndarray, list[tuple[float, float, float]], np.ndarray]:
-    """The first N labelled people of the val split: crops, (x0, y0, scale), truth."""
+def val_samples(manifest: dict) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float, float]], np.ndarray]:
+    """The first N labelled people of the val split: normalised crops, their uint8 pixels
+    (what an app or keypoints file takes), (x0, y0, scale), truth."""
     data, inp = manifest["data"], manifest["input"]
     root, split = Path(data["root"]), data["val_split"]
     doc = json.loads((root / "annotations" / f"person_keypoints_{split}.json").read_text())
     files = {im["id"]: im["file_name"] for im in doc["images"]}
     h, w = inp["size"]
-    crops, windows, truth = [], [], []
+    crops, pixels, windows, truth = [], [], [], []
     for ann in doc["annotations"]:
         kps = np.asarray(ann["keypoints"], np.float64).reshape(-1, 3)
         if ann.get("iscrowd", 0) or not (kps[:, 2] > 0).any():
@@ -68,11 +69,12 @@ def val_samples(manifest: dict) -> tuple[np.ndarray, list[tuple[float, float, fl
         crop = image.transform((w, h), Image.Transform.AFFINE, (1 / scale, 0, x0, 0, 1 / scale, y0),
                                resample=Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
         crops.append((np.asarray(crop, np.float32) - inp["mean"]) / np.asarray(inp["std"], np.float32))
+        pixels.append(np.asarray(crop, np.uint8))
         windows.append((x0, y0, scale))
         truth.append(kps)
         if len(crops) == data["val_samples"]:
             break
-    return np.stack(crops).astype(np.float32), windows, np.stack(truth)
+    return np.stack(crops).astype(np.float32), np.stack(pixels), windows, np.stack(truth)
 
 
 def decode(heatmaps: np.ndarray, stride: int, decoder: str, sigma: float) -> np.ndarray:
@@ -102,7 +104,9 @@ def locate(outputs: dict[str, np.ndarray], manifest: dict, windows: list) -> np.
     """Keypoints in image pixels [N, K, 2], decoded as the manifest's decoder says,
     then taken from input pixels back through each crop's window."""
     decoder, kinds = manifest["decoder"], {o["kind"]: o for o in manifest["outputs"]}
-    if decoder == "coords-regression":
+    if "keypoints" in outputs:  # a keypoints file: decoded inside the file, in input pixels
+        xy = outputs["keypoints"][..., :2].astype(np.float64)
+    elif decoder == "coords-regression":
         h, w = manifest["input"]["size"]
         xy = outputs[kinds["coords"]["name"]].astype(np.float64) * (w, h)  # fractions of the input
     elif decoder in ("heatmap-quarter", "heatmap-dark"):
@@ -162,14 +166,18 @@ def pck(predicted: np.ndarray, truth: np.ndarray) -> float:
     return hits / total
 
 
-def run_artifact(path: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
+def run_artifact(path: Path, inputs: np.ndarray, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """The file's outputs on every crop: the normalised tensor, or for a uint8 input with no
+    scale (an app or keypoints file, which normalises inside) the crop's pixels."""
     outputs: list[dict[str, np.ndarray]] = []
     if path.suffix == ".tflite":
         from ai_edge_litert.interpreter import Interpreter
 
         runner = Interpreter(model_path=str(path)).get_signature_runner()
         details = runner.get_input_details()["image"]
-        outputs = [runner(image=_to_integer(x[None], details)) for x in inputs]
+        raw = np.dtype(details["dtype"]) == np.uint8 and not any(details["quantization_parameters"]["scales"])
+        outputs = [runner(image=p[None] if raw else _to_integer(x[None], details))
+                   for x, p in zip(inputs, pixels, strict=True)]
         out_details = runner.get_output_details()
         outputs = [{k: _to_float(v, out_details[k]) for k, v in o.items()} for o in outputs]
     else:
@@ -180,7 +188,8 @@ def run_artifact(path: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
             options.add_session_config_entry("session.enable_saved_runtime_optimizations", "1")
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
-        outputs = [dict(zip(names, session.run(names, {"image": x[None]}), strict=True)) for x in inputs]
+        fed = pixels if session.get_inputs()[0].type == "tensor(uint8)" else inputs
+        outputs = [dict(zip(names, session.run(names, {"image": x[None]}), strict=True)) for x in fed]
     return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
 
 
@@ -195,7 +204,7 @@ def _to_integer(x: np.ndarray, details: dict) -> np.ndarray:
 
 
 def _to_float(y: np.ndarray, details: dict) -> np.ndarray:
-    if y.dtype.kind == "f":
+    if y.dtype.kind == "f" or not any(details["quantization_parameters"]["scales"]):
         return y.astype(np.float32)
     (scale,), (zero,) = details["quantization_parameters"]["scales"], details["quantization_parameters"]["zero_points"]
     return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
@@ -218,7 +227,7 @@ def audit(manifest_path: Path) -> list[str]:
     if sha256(checkpoint) != manifest["checkpoint"]["sha256"]:
         problems.append(f"checkpoint {checkpoint}: sha256 differs from the manifest")
     model = keras.models.load_model(checkpoint, compile=False, safe_mode=True, custom_objects=custom_objects(keras))
-    inputs, windows, truth = val_samples(manifest)
+    inputs, pixels, windows, truth = val_samples(manifest)
     reference = {k: np.asarray(v) for k, v in model.predict(inputs, batch_size=32, verbose=0).items()}
     reference_pck = pck(locate(reference, manifest, windows), truth)
     if not close(reference_pck, manifest["reference"]["pck"], rel=0, abs_=0.005):
@@ -230,7 +239,7 @@ def audit(manifest_path: Path) -> list[str]:
             continue
         if sha256(path) != entry["sha256"] or path.stat().st_size != entry["bytes"]:
             problems.append(f"{entry['file']}: sha256 or size differs from the manifest")
-        actual = run_artifact(path, inputs)
+        actual = run_artifact(path, inputs, pixels)
         for claimed in entry["validation"]["outputs"]:
             error = np.abs(actual[claimed["name"]].astype(np.float64) - reference[claimed["name"]])
             for stat, value in (("max_abs", error.max()), ("mean_abs", error.mean())):

@@ -116,3 +116,16 @@ def test_a_variant_no_chosen_format_builds_is_one_line(capfd: pytest.CaptureFixt
                                   "(app and keypoints files: tflite, onnx, ort)"]
     unknown = invoke(capfd, "run", "hourglass", "--variants", "tensor,pixels")
     assert unknown.code == 2 and "unknown variant 'pixels'; choose from tensor, app, keypoints" in unknown.err
+
+
+def test_the_independent_audit_agrees_on_the_app_and_keypoints_files(variants_run: Path) -> None:
+    """scripts/audit_manifest.py, which shares no code with posepipe, crops the val images itself,
+    feeds the app and keypoints files their pixels and scores what they give."""
+    import subprocess
+    import sys
+
+    manifest = variants_run / "fp32" / "artifacts" / "hourglass" / "manifest.json"
+    audit = subprocess.run([sys.executable, str(Path(__file__).parents[2] / "scripts" / "audit_manifest.py"),
+                            str(manifest)], capture_output=True, text=True, check=False)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "hourglass-fp32-keypoints.ort: sha256 ok" in audit.stdout and "audit: manifest agrees" in audit.stdout

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from posepipe.models.errors import ConfigError
-from posepipe.models.formats import Precision
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.models.keypoints import KeypointSet, keypoint_set
 from posepipe.models.limits import COMMON, Limit, check_limits, check_rules
 
@@ -292,6 +292,8 @@ class ModelSpec:
     # Qualcomm AI Hub disables a model's path whose task metric drops too far).
     # Named in --precisions, one is still built and validated like any other.
     disabled: Mapping[Precision, str] = field(default_factory=dict)
+    # The same for single files of the default matrix: (format, precision, variant) -> the measured reason.
+    disabled_files: Mapping[tuple[Format, Precision, Variant], str] = field(default_factory=dict)
     # Accelerators (validators/perf/coverage.py: "litert-gpu", "nnapi", "coreml-nn",
     # "coreml-mlprogram") on which every file of their format must be fully delegated,
     # or the run fails (CoverageNotMetError) once everything is written. None by default:

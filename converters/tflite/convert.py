@@ -114,9 +114,8 @@ class TFLiteConverter:
 
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
-        probe = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=_representative(request))
         known = {layer.name for layer in request.model.layers}
-        nodes = _tensors_of(probe.calibrated_model, keep, known)
+        nodes = _tensors_of(_calibrated(converter), keep, known)
         missing = set(keep) - {keras_layer(n, known) for n in nodes}
         if missing:
             raise ConversionError(f"tflite: --keep-float names no quantizable layer: {', '.join(sorted(missing))}")
@@ -124,6 +123,17 @@ class TFLiteConverter:
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=_representative(request), debug_options=options)
         return debugger.get_nondebug_quantized_model()
+
+
+def _calibrated(converter: Any) -> bytes:
+    """The calibrated float model (the debugger's own first step), whose tensor names the
+    denylist takes. Not through a first debugger: that quantizes every op, and a decoder's
+    ops can refuse it (a bottom-up decoder's candidate stack: "same scale constraint")."""
+    converter._experimental_calibrate_only = True
+    try:
+        return bytes(converter.convert())
+    finally:
+        converter._experimental_calibrate_only = False
 
 
 def decoder_layers(model: Any) -> tuple[str, ...]:

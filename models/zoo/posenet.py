@@ -31,6 +31,7 @@ from posepipe.models.codecs.posenet import (
     grid_size,
 )
 from posepipe.models.errors import ConfigError
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.models.keypoints import COCO_17
 from posepipe.models.limits import MAX_SIDE, Limit
 from posepipe.models.policy.budgets import budgets
@@ -154,6 +155,11 @@ def _losses(config: PoseNetConfig) -> dict[str, Any]:
 
 # Flips only: zoom and rotation measured to hurt these short schedules. precise_bn_batches: depthwise
 # MobileNetV1 layers otherwise leave moving variances far above the batch ones (models/spec.py).
+# Measured on the default model (posepipe run posenet): TFLite's selective int8 keeps the walk in float
+# but feeds it maps it cannot read (peak agreement 0.4%, OKS AP -17.9); the int8 .onnx keypoints file
+# passes (95.3% of peaks, OKS AP +0.09), as do both int8 app files.
+KEYPOINTS_INT8_TFLITE = ("the in-graph walk loses its maps in TFLite's selective int8 (peak agreement 0.4%, "
+                         "measured); the int8 .tflite app file and the int8 .onnx keypoints file carry int8")
 _FLIPS = Augmentation(scale=(1.0, 1.0), rotation=0.0)
 
 SPEC = ModelSpec(
@@ -188,4 +194,5 @@ SPEC = ModelSpec(
     # host p50 1t, 2t (fp32 TFLite, measured beside an OpenPose run), pixel5, rpi4 fp32 estimates (ms):
     # models/policy/budgets.py
     budgets=budgets(6.34, 3.11, 21.3, 89.9),
+    disabled_files={(Format.TFLITE, Precision.INT8, Variant.KEYPOINTS): KEYPOINTS_INT8_TFLITE},
 )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from posepipe.calibration.preprocess import PADDING
-from posepipe.models.formats import Format, Precision
+from posepipe.models.formats import Format, Precision, Variant
 from posepipe.models.keypoints import KeypointSet
 from posepipe.models.spec import Activation, ModelSpec, OutputKind, OutputSpec, Topology
 from posepipe.pipeline.manifest.records import ArtifactRecord
@@ -199,13 +199,15 @@ class Disabled:
     format: Format
     precision: Precision
     reason: str
+    variant: Variant = Variant.TENSOR  # a single app or keypoints file left out (ModelSpec.disabled_files)
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": str(self.format), "precision": str(self.precision), "reason": self.reason}
+        variant = {} if self.variant is Variant.TENSOR else {"variant": str(self.variant)}
+        return {"format": str(self.format), "precision": str(self.precision), "reason": self.reason} | variant
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Disabled:
-        return cls(Format(d["format"]), Precision(d["precision"]), d["reason"])
+        return cls(Format(d["format"]), Precision(d["precision"]), d["reason"], Variant(d.get("variant", "tensor")))
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ class MatrixCell:
 
 def cells(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | None = None,
           disabled: Mapping[Precision, str] | None = None,
-          variants: tuple[Variant, ...] = (Variant.TENSOR,)) -> tuple[MatrixCell, ...]:
+          variants: tuple[Variant, ...] = (Variant.TENSOR,),
+          disabled_files: Mapping[tuple[Format, Precision, Variant], str] | None = None) -> tuple[MatrixCell, ...]:
     orphans = [fmt for fmt in formats if fmt in SOURCES and SOURCES[fmt] not in formats]
     if orphans:
         raise ConfigError("--formats: " + "; ".join(f"{fmt} is made from the {SOURCES[fmt]} file, so add {SOURCES[fmt]}"
@@ -66,7 +67,8 @@ def cells(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | None 
         raise ConfigError(f"--variants: none of {', '.join(map(str, formats))} builds "
                           f"{', '.join(map(str, variants))} files (app and keypoints files: tflite, onnx, ort)")
     if precisions is None:
-        return tuple(c for c in chosen if c.precision not in (disabled or {}))
+        return tuple(c for c in chosen if c.precision not in (disabled or {})
+                     and (c.format, c.precision, c.variant) not in (disabled_files or {}))
     unbuilt = [str(p) for p in precisions if not any(c.precision is p for c in chosen)]
     if unbuilt:
         raise ConfigError(f"--precisions: no chosen format builds {', '.join(unbuilt)} "
@@ -80,10 +82,14 @@ def _offered(fmt: Format, variant: Variant) -> tuple[Precision, ...]:
 
 
 def left_out(formats: tuple[Format, ...], precisions: tuple[Precision, ...] | None,
-             disabled: Mapping[Precision, str]) -> tuple[tuple[MatrixCell, str], ...]:
-    """The default cells a model's ``disabled`` precisions removed, with the reasons;
-    none when the user named the precisions."""
-    if precisions is not None:
-        return ()
-    return tuple((MatrixCell(fmt, p), disabled[p]) for fmt in formats for p in CONVERTERS[fmt].precisions
-                 if p in CONVERTERS[fmt].defaults and p in disabled)
+             disabled: Mapping[Precision, str], variants: tuple[Variant, ...] = (Variant.TENSOR,),
+             disabled_files: Mapping[tuple[Format, Precision, Variant], str] | None = None,
+             ) -> tuple[tuple[MatrixCell, str], ...]:
+    """The default cells a model's ``disabled`` precisions and ``disabled_files`` removed, with
+    the reasons; none when the user named the precisions."""
+    if precisions is None:
+        return tuple((MatrixCell(fmt, p), disabled[p]) for fmt in formats for p in CONVERTERS[fmt].precisions
+                     if p in CONVERTERS[fmt].defaults and p in disabled) + tuple(
+            (MatrixCell(fmt, p, v), why) for (fmt, p, v), why in (disabled_files or {}).items()
+            if fmt in formats and v in variants and p not in disabled)
+    return ()

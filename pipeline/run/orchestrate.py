@@ -86,7 +86,8 @@ def run(settings: RunSettings, console: Console) -> dict[str, Any]:
     schedule = spec.schedule_for(settings.preset)
     if settings.epochs is not None:
         schedule = schedule.with_epochs(settings.epochs)
-    chosen = cells(settings.formats, settings.precisions, spec.disabled, settings.variants)  # fails before any work
+    chosen = cells(settings.formats, settings.precisions, spec.disabled, settings.variants,
+                   spec.disabled_files)  # a bad choice fails before any work
     disabled = _left_out(settings, spec, console)
     latency = plan(spec, settings.latency)
     out = settings.out / spec.name
@@ -249,9 +250,12 @@ def _build_derived(inputs: Inputs, jobs: list[Job], sources: dict[MatrixCell, So
 def _left_out(settings: RunSettings, spec: ModelSpec, console: Console) -> list[dict[str, str]]:
     """The default paths the model disables, said up front and kept for the manifest."""
     rows = [{"format": str(c.format), "precision": str(c.precision), "reason": why}
-            for c, why in left_out(settings.formats, settings.precisions, spec.disabled)]
+            | ({"variant": str(c.variant)} if c.variant is not Variant.TENSOR else {})
+            for c, why in left_out(settings.formats, settings.precisions, spec.disabled, settings.variants,
+                                   spec.disabled_files)]
     for row in rows:
-        console.step(f"matrix: {spec.name} {row['format']} {row['precision']} left out by the model: {row['reason']}")
+        label = " ".join(row[k] for k in ("format", "precision", "variant") if k in row)
+        console.step(f"matrix: {spec.name} {label} left out by the model: {row['reason']}")
     return rows
 
 

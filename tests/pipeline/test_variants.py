@@ -129,3 +129,20 @@ def test_the_independent_audit_agrees_on_the_app_and_keypoints_files(variants_ru
                             str(manifest)], capture_output=True, text=True, check=False)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "hourglass-fp32-keypoints.ort: sha256 ok" in audit.stdout and "audit: manifest agrees" in audit.stdout
+
+
+def test_a_file_the_model_disables_is_left_out_with_its_reason() -> None:
+    """PoseNet's int8 keypoints .tflite (measured broken in TFLite's selective int8) leaves the default
+    matrix with its reason; its int8 app file and int8 keypoints .onnx stay; named, it is built."""
+    from posepipe.models.formats import Format, Precision
+    from posepipe.pipeline.run.matrix import MatrixCell, cells, left_out
+
+    spec, everything = models.get("posenet"), tuple(Variant)
+    dropped = MatrixCell(Format.TFLITE, Precision.INT8, Variant.KEYPOINTS)
+    chosen = cells((Format.TFLITE, Format.ONNX), None, spec.disabled, everything, spec.disabled_files)
+    assert dropped not in chosen
+    assert {MatrixCell(Format.TFLITE, Precision.INT8, Variant.APP),
+            MatrixCell(Format.ONNX, Precision.INT8, Variant.KEYPOINTS)} <= set(chosen)
+    assert left_out((Format.TFLITE,), None, spec.disabled, everything, spec.disabled_files) == (
+        (dropped, spec.disabled_files[(Format.TFLITE, Precision.INT8, Variant.KEYPOINTS)]),)
+    assert dropped in cells((Format.TFLITE,), (Precision.INT8,), spec.disabled, everything, spec.disabled_files)

@@ -62,10 +62,7 @@ def test_an_app_file_takes_pixels_and_matches_the_reference(zoo: TinyZoo, hourgl
 
 def test_an_app_file_that_normalises_wrong_fails(zoo: TinyZoo, hourglass: Reference, tmp_path: Path) -> None:
     """The classic app bug, inside the file: pixels / 255 instead of (pixel - 127.5) / 127.5."""
-    spec = models.get("hourglass")
-    pixels = keras.Input(batch_shape=(1, *spec.tiny.input_size, 3), dtype="uint8", name=spec.input.name)
-    wrong = zoo.model("hourglass")(PixelInput("RGB", (0.0,) * 3, (255.0,) * 3, name="pixel_input")(pixels))
-    model = keras.Model(pixels, {n: keras.layers.Identity(name=n)(t) for n, t in wrong.items()})
+    model = rebuilt(zoo, "hourglass", PixelInput("RGB", (0.0,) * 3, (255.0,) * 3, name="pixel_input"))
     result = validate(converted(model, "hourglass", Variant.APP, tmp_path / "wrong.onnx"), hourglass, FP32,
                       variant=Variant.APP)
     assert result.status is Status.FAILED
@@ -83,7 +80,7 @@ def test_a_keypoints_file_decodes_as_the_python_decoder(zoo: TinyZoo, hourglass:
 
 def test_a_keypoints_file_off_by_a_few_pixels_fails(zoo: TinyZoo, hourglass: Reference, tmp_path: Path) -> None:
     shift = np.array([[[3.0, 0.0, 0.0]]], np.float32)
-    model = decoded(zoo, "hourglass", lambda outputs: {"keypoints": outputs["keypoints"] + shift})
+    model = rebuilt(zoo, "hourglass", head=lambda outputs: {"keypoints": outputs["keypoints"] + shift})
     result = validate(converted(model, "hourglass", Variant.KEYPOINTS, tmp_path / "shifted.onnx"), hourglass, FP32,
                       variant=Variant.KEYPOINTS)
     assert result.status is Status.FAILED
@@ -98,16 +95,20 @@ def test_bottom_up_peaks_are_held_to_the_python_peaks(zoo: TinyZoo, posenet: Ref
     assert honest.status is Status.PASSED, honest.failures
     assert honest.task.peaks == 1.0
 
-    moved = decoded(zoo, "posenet", lambda outputs: outputs | {"peaks": outputs["peaks"] + 4.0})
+    moved = rebuilt(zoo, "posenet", head=lambda outputs: outputs | {"peaks": outputs["peaks"] + 4.0})
     result = validate(converted(moved, "posenet", Variant.KEYPOINTS, tmp_path / "moved.onnx"), posenet,
                       spec.tolerances[Precision.FP32], variant=Variant.KEYPOINTS)
     assert result.status is Status.FAILED
     assert any(f.startswith("peak agreement") for f in result.failures), result.failures
 
 
-def decoded(zoo: TinyZoo, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> keras.Model:
-    """A keypoints file's graph as models/app.py builds it, with ``change`` applied to the decoder's outputs."""
+def rebuilt(zoo: TinyZoo, name: str, pixel_input: Any = None,
+            head: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> keras.Model:
+    """A variant's graph as models/app.py builds it, with a planted ``pixel_input`` (an app file)
+    or ``head`` applied to the decoder's outputs (a keypoints file)."""
     spec = models.get(name)
     pixels = keras.Input(batch_shape=(1, *spec.tiny.input_size, 3), dtype="uint8", name=spec.input.name)
-    outputs = spec.make_decoder(spec.tiny).graph(zoo.model(name)(PixelInput.of(spec.input)(pixels)))
-    return keras.Model(pixels, {n: keras.layers.Identity(name=n)(t) for n, t in change(dict(outputs)).items()})
+    outputs = dict(zoo.model(name)((pixel_input or PixelInput.of(spec.input))(pixels)))
+    if head is not None:
+        outputs = head(dict(spec.make_decoder(spec.tiny).graph(outputs)))
+    return keras.Model(pixels, {n: keras.layers.Identity(name=n)(t) for n, t in outputs.items()})
